@@ -369,6 +369,15 @@ _ROWS: tuple[ErrorSpec, ...] = (
         "an API the service does not offer",
         seed=False,
     ),
+    # --- raised by us, never by the service ------------------------------------------------------------
+    ErrorSpec(
+        "Credentials.Missing",
+        0,
+        "No credentials were found.",
+        F,
+        "configuration: neither the FC context nor the environment had credentials",
+        seed=False,
+    ),
     # --- transport, no answer from the service (our own codes) ----------------------------------------
     ErrorSpec(
         "Transport.ConnectionFailed",
@@ -430,6 +439,8 @@ class EcsError(Exception):
         self.status = self.spec.status if status is None else status
         self.request_id = request_id
         self.retry_after = retry_after
+        #: How many attempts were made before this error was raised (set by the client).
+        self.attempts = 0
 
     @property
     def disposition(self) -> Disposition:

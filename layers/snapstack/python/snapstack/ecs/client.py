@@ -1,0 +1,190 @@
+"""The ECS client: the official SDK, with our retries and one error type.
+
+``EcsClient`` wraps ``alibabacloud_ecs20140526.client.Client``. The SDK retries nothing by
+default (and ignores ``RuntimeOptions.autoretry``), so the loop here owns every retry:
+full-jitter backoff, the server's retry-after as a floor, a per-call attempt cap, a retry
+budget shared by the invocation and the invocation's deadline. Both SDK exception families
+(tea-openapi's ``AlibabaCloudException`` subclasses and darabonba's ``UnretryableException``
+for transport failures) become one ``EcsError`` with the code, status, request id and
+whether it may be retried (``errors.ERRORS``).
+
+A transport failure after the request left is *ambiguous*: ECS may have created the snapshot.
+It is retried with the same ClientToken, which ECS answers with the same SnapshotId; that is
+why ``create_snapshot`` always sends a token.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from snapstack.ecs.credentials import Credentials
+from snapstack.ecs.errors import EcsApiError, EcsError, EcsTransportError
+from snapstack.ecs.request import CreateSnapshotRequest
+from snapstack.ecs.retry import Deadline, RetryBudget, RetryPolicy
+
+# Messages of requests/urllib3 errors raised before any byte of the request was sent.
+_NOT_SENT_MARKERS = (
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "Connection refused",
+    "ConnectTimeoutError",
+    "Name or service not known",
+    "nodename nor servname",
+)
+
+
+@dataclass(frozen=True)
+class EcsConfig:
+    """Where and how to reach ECS. ``endpoint``/``protocol`` point the client at the emulator."""
+
+    region_id: str
+    endpoint: str | None = None
+    protocol: str = "https"
+    connect_timeout_ms: int = 5000
+    read_timeout_ms: int = 10000
+    signature_algorithm: str | None = None  # None = the SDK default (V3); "v2" = legacy RPC
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> EcsConfig:
+        """Settings from ``SNAPSTACK_ECS_*`` and FC's region variables; ``overrides`` win."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {
+            "region_id": env.get("SNAPSTACK_REGION")
+            or env.get("FC_REGION")
+            or env.get("ALIBABA_CLOUD_REGION_ID"),
+            "endpoint": env.get("SNAPSTACK_ECS_ENDPOINT") or None,
+            "protocol": env.get("SNAPSTACK_ECS_PROTOCOL") or "https",
+        }
+        values.update(overrides)
+        if not values["region_id"]:
+            raise EcsError("InvalidParameter", "no region: set SNAPSTACK_REGION or FC_REGION")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class CreateSnapshotResult:
+    """A snapshot ECS accepted, and what it took."""
+
+    snapshot_id: str
+    request_id: str | None
+    client_token: str
+    attempts: int
+
+
+def normalise(exc: BaseException) -> EcsError:
+    """One ``EcsError`` for any exception the SDK raises."""
+    if isinstance(exc, EcsError):
+        return exc
+    from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
+
+    if isinstance(exc, AlibabaCloudException):
+        retry_after_ms = getattr(exc, "retry_after", None)
+        return EcsApiError(
+            exc.code or "InternalError",
+            _service_message(exc),
+            status=exc.status_code,
+            request_id=exc.request_id,
+            retry_after=retry_after_ms / 1000 if retry_after_ms else None,
+        )
+    text = str(exc)
+    if any(marker in text for marker in _NOT_SENT_MARKERS):
+        return EcsTransportError("Transport.ConnectionFailed", text)
+    if isinstance(exc, ValueError | KeyError):  # a 200 whose body is not an API response
+        return EcsTransportError("Transport.BadResponse", f"{type(exc).__name__}: {text}")
+    return EcsTransportError("Transport.Ambiguous", text)
+
+
+def _service_message(exc: Any) -> str:
+    data = getattr(exc, "data", None)
+    if isinstance(data, dict) and isinstance(data.get("Message"), str):
+        return str(data["Message"])
+    return str(exc.message or "")
+
+
+class EcsClient:
+    """ECS calls with bounded, jittered retries. Thread-safe (the SDK client is shared)."""
+
+    def __init__(
+        self,
+        config: EcsConfig,
+        credentials: Credentials,
+        *,
+        budget: RetryBudget | None = None,
+        deadline: Deadline | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        from alibabacloud_ecs20140526.client import Client
+        from alibabacloud_tea_openapi.utils_models import Config
+
+        sdk_config = Config(
+            access_key_id=credentials.access_key_id,
+            access_key_secret=credentials.access_key_secret,
+            security_token=credentials.security_token,
+            region_id=config.region_id,
+            endpoint=config.endpoint,
+            protocol=config.protocol,
+            connect_timeout=config.connect_timeout_ms,
+            read_timeout=config.read_timeout_ms,
+            signature_algorithm=config.signature_algorithm,
+        )
+        self.config = config
+        self.budget = budget or RetryBudget()
+        self.deadline = deadline or Deadline(None)
+        self._sdk = Client(sdk_config)
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    def create_snapshot(self, request: CreateSnapshotRequest) -> CreateSnapshotResult:
+        """Create one snapshot; retries reuse one ClientToken, so ECS makes at most one."""
+        if request.client_token is None:
+            request = request.model_copy(update={"client_token": f"snapstack-{uuid.uuid4().hex}"})
+        token = request.client_token or ""
+        body, attempts = self._call("create_snapshot", request.to_sdk())
+        return CreateSnapshotResult(
+            snapshot_id=body.snapshot_id,
+            request_id=body.request_id,
+            client_token=token,
+            attempts=attempts,
+        )
+
+    def call(self, operation: str, sdk_request: Any) -> Any:
+        """Any SDK operation by its snake_case name (``describe_disks``...); returns the body."""
+        body, _ = self._call(operation, sdk_request)
+        return body
+
+    def _call(self, operation: str, sdk_request: Any) -> tuple[Any, int]:
+        from darabonba.runtime import RuntimeOptions
+
+        method = getattr(self._sdk, f"{operation}_with_options")
+        policy = self.config.retry
+        self.budget.record_call()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = method(sdk_request, RuntimeOptions())
+                return response.body, attempt
+            except Exception as raw:  # every SDK failure is normalised right here
+                error = normalise(raw)
+                error.attempts = attempt
+                wait = policy.backoff(attempt, self._rng, error.retry_after)
+                if not self._may_retry(error, attempt, wait):
+                    raise error from raw
+            self._sleep(wait)
+
+    def _may_retry(self, error: EcsError, attempt: int, wait: float) -> bool:
+        policy = self.config.retry
+        return (
+            error.retryable
+            and attempt < policy.max_attempts
+            and self.deadline.remaining() - wait > policy.deadline_margin
+            and self.budget.try_spend()
+        )
