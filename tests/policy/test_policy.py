@@ -1,0 +1,80 @@
+"""Policies are rejected whole before anything runs; tags keep their documented priority."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from snapstack.policy.model import Policy
+from snapstack.policy.naming import build_tags
+
+BASE = {"name": "daily", "selector": {"disk_tags": {"backup": "daily"}}}
+VALUES = {
+    "policy": "daily",
+    "trigger": "timer",
+    "disk_id": "d-1",
+    "instance_id": "i-1",
+    "slot": "20261127",
+    "date": "x",
+}
+PROV = {"policy": "daily", "trigger": "timer", "slot": "ss1-abc"}
+
+
+def policy(**overrides):
+    return Policy(**(BASE | overrides))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"snapshot_name": "auto-{disk_id}"}, "must not start with 'auto'"),
+        ({"snapshot_name": "{slot}-{disk_id}"}, "must start with a letter"),
+        ({"snapshot_name": "snap-{unknown}"}, "unknown field"),
+        ({"snapshot_name": "snap {disk_id}"}, "may contain only"),
+        ({"description": "https://{disk_id}"}, "http"),
+        ({"period": "5h"}, "divide 24 hours"),
+        ({"time_zone": "Asia/Nowhere"}, "IANA"),
+        ({"selector": {}}, "all_disks"),
+        ({"selector": {"disk_tags": {"a": "b"}, "typo": 1}}, "typo"),
+        ({"retention_days": 70000}, "retention_days"),
+        ({"instant_access_retention_days": 5}, "InstantAccess"),
+        ({"tags": {"snapstack:slot": "x"}}, "set by snapstack"),
+        ({"tags": {"acs:owner": "x"}}, "acs:"),
+        ({"tags": {f"k{i}": "v" for i in range(18)}}, "at most 17"),
+        ({"concurrency": 0}, "concurrency"),
+        ({"rate_limit": 0}, "rate_limit"),
+        ({"name": "Daily Backups"}, "name"),
+    ],
+)
+def test_bad_policies_are_rejected_with_the_reason(overrides, needle):
+    with pytest.raises(ValidationError) as info:
+        policy(**overrides)
+    assert needle in str(info.value)
+
+
+def test_request_carries_rendered_names_and_provenance_first():
+    p = policy(tags={"team": "sre"}, copy_disk_tags=True, retention_days=30)
+    req = p.request_for(
+        VALUES, PROV, client_token="ss1-abc", disk_tags={"app": "web", "acs:sys": "x", "team": "other"}
+    )
+    assert req.snapshot_name == "snapstack-daily-20261127-d-1"
+    assert req.retention_days == 30 and req.client_token == "ss1-abc"
+    assert [(t.key, t.value) for t in req.tags] == [
+        ("snapstack:policy", "daily"),
+        ("snapstack:trigger", "timer"),
+        ("snapstack:slot", "ss1-abc"),
+        ("team", "sre"),  # the policy's value wins over the disk's
+        ("app", "web"),
+    ]
+
+
+def test_disk_tags_are_not_copied_unless_asked():
+    req = policy().request_for(VALUES, PROV, client_token="t", disk_tags={"app": "web"})
+    assert "app" not in {t.key for t in req.tags}
+
+
+def test_copied_tags_stop_at_twenty_and_are_counted():
+    disk = {f"d{i:02d}": "v" for i in range(30)}
+    tagset = build_tags({"p": "1"}, {"c": "2"}, disk)
+    assert len(tagset.tags) == 20 and tagset.dropped == 12
+    assert [k for k, _ in tagset.tags[:3]] == ["p", "c", "d00"]
