@@ -120,6 +120,7 @@ class EcsClient:
         deadline: Deadline | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        on_error: Callable[[EcsError], None] | None = None,
     ) -> None:
         from alibabacloud_ecs20140526.client import Client
         from alibabacloud_tea_openapi.utils_models import Config
@@ -141,6 +142,8 @@ class EcsClient:
         self._sdk = Client(sdk_config)
         self._sleep = sleep
         self._rng = rng or random.Random()
+        # Sees every failed attempt, retried or not (metrics count throttles the retries hid).
+        self._on_error = on_error
 
     def create_snapshot(self, request: CreateSnapshotRequest) -> CreateSnapshotResult:
         """Create one snapshot; retries reuse one ClientToken, so ECS makes at most one."""
@@ -175,6 +178,8 @@ class EcsClient:
             except Exception as raw:  # every SDK failure is normalised right here
                 error = normalise(raw)
                 error.attempts = attempt
+                if self._on_error is not None:
+                    self._on_error(error)
                 wait = policy.backoff(attempt, self._rng, error.retry_after)
                 if not self._may_retry(error, attempt, wait):
                     raise error from raw

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from snapstack.ecs.request import MAX_TAGS
 
 PROVENANCE_KEYS = ("snapstack:policy", "snapstack:trigger", "snapstack:slot")
-TEMPLATE_FIELDS = frozenset({"policy", "trigger", "disk_id", "instance_id", "slot", "date"})
+TEMPLATE_FIELDS = frozenset({"policy", "trigger", "disk_id", "instance_id", "slot", "date", "reason"})
 SAMPLE_VALUES = {
     "policy": "sample",
     "trigger": "timer",
@@ -30,6 +30,7 @@ SAMPLE_VALUES = {
     "instance_id": "i-bp1sample0000000000",
     "slot": "20261127T0000",
     "date": "20261127",
+    "reason": "sample reason",
 }
 
 

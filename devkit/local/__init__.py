@@ -1,0 +1,1 @@
+"""Run the stack's functions locally the way FC would: template-driven, event bytes in."""

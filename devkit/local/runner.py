@@ -1,0 +1,132 @@
+"""Invoke one function of template.yml in this process, as FC would.
+
+The runner reads the function's handler, code folder, environment and layers from the
+template; puts the layer folders on ``sys.path`` (FC's ``/opt/python``); loads ``index.py``
+from the code folder; overlays the template's environment plus local settings (ECS endpoint,
+token table); builds an FC-shaped context with credentials; and passes the event *bytes*.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+import traceback
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devkit.local.context import FcContext, FcCredentials, FcFunction, FcService
+from devkit.local.template import FunctionSpec, Template
+
+DEFAULT_REGION = "cn-hangzhou"
+LOCAL_TOKEN_TABLE = "sqlite:///.snapstack/tokens.db"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the function's ECS calls go, and with which credentials."""
+
+    endpoint: str
+    access_key_id: str
+    access_key_secret: str
+    security_token: str | None = None
+    protocol: str = "http"
+    region: str = DEFAULT_REGION
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the invocation returned, or how it ended."""
+
+    summary: dict[str, Any] | None
+    incomplete: bool = False  # FC would deliver the event again
+    error: str | None = None  # an unhandled exception, formatted as FC logs it
+
+
+@contextlib.contextmanager
+def overlay_env(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def load_handler(spec: FunctionSpec) -> Any:
+    """The handler callable from the function's code folder (module loaded by path)."""
+    for layer in spec.layer_paths:
+        if str(layer) not in sys.path:
+            sys.path.insert(0, str(layer))
+    module_name, _, attr = spec.handler.partition(".")
+    path = spec.source / f"{module_name}.py"
+    loader_spec = importlib.util.spec_from_file_location(f"snapstack_fn_{spec.name}", path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise FileNotFoundError(f"{spec.name}: cannot load {path}")
+    module = importlib.util.module_from_spec(loader_spec)
+    loader_spec.loader.exec_module(module)
+    return getattr(module, attr)
+
+
+def make_context(
+    template: Template, spec: FunctionSpec, target: Target, request_id: str | None = None
+) -> FcContext:
+    """An FC context for ``spec`` whose credentials are the target's."""
+    extra = {"request_id": request_id} if request_id else {}
+    return FcContext(
+        credentials=FcCredentials(target.access_key_id, target.access_key_secret, target.security_token),
+        function=FcFunction(spec.name, spec.handler, spec.memory, spec.timeout),
+        service=FcService(template.service_name),
+        region=target.region,
+        **extra,
+    )
+
+
+def local_env(spec: FunctionSpec, target: Target, token_table: str | None) -> dict[str, str]:
+    """The template's environment with the local endpoint and token table laid over it."""
+    return {
+        **spec.environment,
+        "SNAPSTACK_TOKEN_TABLE": token_table or LOCAL_TOKEN_TABLE,
+        "SNAPSTACK_ECS_ENDPOINT": target.endpoint,
+        "SNAPSTACK_ECS_PROTOCOL": target.protocol,
+        "SNAPSTACK_REGION": target.region,
+        "FC_FUNCTION_NAME": spec.name,
+        "FC_REGION": target.region,
+    }
+
+
+def invoke(
+    template: Template,
+    function: str,
+    event: bytes,
+    target: Target,
+    *,
+    token_table: str | None = None,
+    request_id: str | None = None,
+) -> Result:
+    """Run one invocation; never raises for what the handler raises (FC would log it)."""
+    from snapstack.handlers.runtime import IncompleteRun
+
+    spec = template.function(function)
+    with overlay_env(local_env(spec, target, token_table)):
+        handler = load_handler(spec)
+        context = make_context(template, spec, target, request_id)
+        try:
+            return Result(summary=handler(event, context))
+        except IncompleteRun as exc:
+            return Result(summary=exc.summary, incomplete=True)
+        except Exception:
+            return Result(summary=None, error=traceback.format_exc())
+
+
+def read_event(path: Path) -> bytes:
+    """An event file's bytes, exactly as FC would deliver them."""
+    return path.read_bytes()

@@ -1,0 +1,220 @@
+"""One invocation from event bytes to summary, shared by the three handlers.
+
+1. decode the event and load the configuration — bad input stops here with one structured
+   log line naming the field and the rule, and no ECS call;
+2. plan: the handler turns the event into intents (this is where DescribeDisks runs);
+3. execute the intents (claim, create, record) and log one line per disk;
+4. flush metrics once and return the summary.
+
+An invocation that leaves disks deferred or in progress elsewhere raises ``IncompleteRun``
+(unless ``SNAPSTACK_RETRY_INCOMPLETE=false``) so FC's async retry runs it again; the rerun
+does only what is missing. A failure to reach ECS or the token table before any disk was
+decided is raised too, for the same reason. Bad input is never raised: a retry cannot fix it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from snapstack.config import ConfigError, token_table_url
+from snapstack.ecs.errors import EcsError, InvalidRequest
+from snapstack.events.errors import EventDecodeError
+from snapstack.execute import DiskResult, Executor, Intent, Outcome, RunStats
+from snapstack.invocation import Invocation
+from snapstack.observability import bind_invocation, emit_metrics, log_fields
+from snapstack.ratelimit import RateLimiter
+from snapstack.tokens.base import TokenTableError, default_owner
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
+
+    from snapstack.ecs.client import EcsClient
+    from snapstack.policy.model import Policy
+    from snapstack.tokens.base import TokenTable
+
+_tables: dict[str, TokenTable] = {}  # one per URL per process: connections outlive invocations
+
+
+class BadInput(Exception):
+    """Input the function was sent that it cannot act on; never retried."""
+
+    def __init__(self, source: str, field: str, rule: str) -> None:
+        super().__init__(f"{source}: {field}: {rule}")
+        self.source = source
+        self.field = field
+        self.rule = rule
+
+
+class IncompleteRun(Exception):
+    """Some disks are deferred or in progress elsewhere: FC should deliver the event again."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        pending = summary["deferred"] + summary["in_progress"]
+        super().__init__(f"{pending} disk(s) not finished; the retry does only what is missing")
+        self.summary = summary
+
+
+@dataclass
+class Plan:
+    """What a handler decided to do for one event."""
+
+    policy: Policy
+    intents: list[Intent] = field(default_factory=list)
+    results: list[DiskResult] = field(default_factory=list)  # decided without ECS (denied, invalid)
+    labels: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Runtime:
+    """What a planner may use: the invocation, its logger, and ECS."""
+
+    invocation: Invocation
+    logger: Logger
+    stats: RunStats
+    function_dir: Path | None
+    _ecs: EcsClient | None = None
+
+    @property
+    def region(self) -> str:
+        """The region to work in."""
+        return self.ecs.config.region_id
+
+    @property
+    def ecs(self) -> EcsClient:
+        """The ECS client for this invocation (credentials from the FC context)."""
+        if self._ecs is None:
+            from snapstack.ecs.client import EcsClient, EcsConfig
+            from snapstack.ecs.credentials import resolve_credentials
+
+            config = EcsConfig.from_env(region_id=_region(self.invocation))
+            self._ecs = EcsClient(
+                config,
+                resolve_credentials(self.invocation.context),
+                deadline=self.invocation.deadline(),
+                on_error=self.stats.saw_error,
+            )
+        return self._ecs
+
+
+def _region(invocation: Invocation) -> str | None:
+    return os.environ.get("SNAPSTACK_REGION") or invocation.region or None
+
+
+def table_for(url: str) -> TokenTable:
+    """The process's token table for ``url`` (opened once, reused by later invocations)."""
+    if url not in _tables:
+        from snapstack.tokens import open_table
+
+        _tables[url] = open_table(url)
+    return _tables[url]
+
+
+Planner = Callable[[Any, Runtime], Plan]
+
+
+def invoke(
+    event: Any, context: Any, *, trigger: str, function_dir: Path | None, planner: Planner
+) -> dict[str, Any]:
+    """Run one invocation of a handler; see the module docstring."""
+    invocation = Invocation.from_fc(context)
+    logger = bind_invocation(invocation)
+    runtime = Runtime(invocation, logger, RunStats(), function_dir)
+    try:
+        plan = planner(event, runtime)
+    except (EventDecodeError, ConfigError, BadInput, InvalidRequest) as exc:
+        return _bad_input(invocation, logger, trigger, exc)
+    except (EcsError, TokenTableError) as exc:
+        logger.error("invocation failed before any disk was decided", extra=_error_fields(exc))
+        raise
+    results = list(plan.results)
+    if plan.intents:
+        executor = Executor(
+            ecs=runtime.ecs,
+            table=table_for(token_table_url()),
+            owner=f"{invocation.request_id}@{default_owner()}",
+            limiter=RateLimiter(plan.policy.rate_limit),
+            deadline=invocation.deadline(),
+            logger=logger,
+            stats=runtime.stats,
+        )
+        results += executor.run(plan.intents, plan.policy.concurrency)
+    summary = summarise(invocation, trigger, plan, results)
+    _metrics(invocation, trigger, plan, results, runtime.stats)
+    # Nested: several outcome names ("created") are reserved attributes of a LogRecord.
+    counts = {o.value: summary[o.value] for o in Outcome}
+    logger.info("invocation summary", extra={"counts": counts, **plan.labels, "notes": plan.notes})
+    if (summary["deferred"] or summary["in_progress"]) and _retry_incomplete():
+        raise IncompleteRun(summary)
+    return summary
+
+
+def summarise(invocation: Invocation, trigger: str, plan: Plan, results: list[DiskResult]) -> dict[str, Any]:
+    """The JSON summary returned to FC: counts per outcome and per-disk detail."""
+    counts = Counter(r.outcome for r in results)
+    return {
+        "ok": True,
+        "request_id": invocation.request_id,
+        "function": invocation.function_name,
+        "trigger": trigger,
+        **plan.labels,
+        **{outcome.value: counts.get(outcome, 0) for outcome in Outcome},
+        "notes": plan.notes,
+        "disks": [r.model_dump(exclude_none=True, mode="json") for r in results],
+    }
+
+
+def _metrics(
+    invocation: Invocation, trigger: str, plan: Plan, results: list[DiskResult], stats: RunStats
+) -> None:
+    counts = Counter(r.outcome for r in results)
+    emit_metrics(
+        invocation,
+        {"policy": plan.labels.get("policy", ""), "trigger": trigger},
+        {
+            "SnapshotsCreated": counts[Outcome.CREATED],
+            "SnapshotsDeduplicated": counts[Outcome.DEDUPLICATED] + counts[Outcome.IN_PROGRESS],
+            "SnapshotsDeferred": counts[Outcome.DEFERRED],
+            "SnapshotsSkipped": counts[Outcome.SKIPPED],
+            "SnapshotsFailed": counts[Outcome.FAILED],
+            "Throttled": stats.errors["Throttling"] + stats.errors["Throttling.User"],
+        },
+        stats.latencies_ms,
+    )
+
+
+def _bad_input(invocation: Invocation, logger: Logger, trigger: str, exc: Exception) -> dict[str, Any]:
+    fields = _error_fields(exc)
+    logger.error("bad input: nothing was done", extra=fields)
+    return {
+        "ok": False,
+        "request_id": invocation.request_id,
+        "function": invocation.function_name,
+        "trigger": trigger,
+        "error": fields,
+        **{outcome.value: 0 for outcome in Outcome},
+        "disks": [],
+    }
+
+
+def _error_fields(exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, EventDecodeError):
+        return log_fields(
+            error_code="BadEvent", source=f"event ({exc.shape})", field=exc.field, rule=exc.rule
+        )
+    if isinstance(exc, ConfigError | BadInput):
+        return log_fields(error_code="BadInput", source=exc.source, field=exc.field, rule=exc.rule)
+    if isinstance(exc, InvalidRequest):
+        return log_fields(error_code=exc.code, source="request", field=exc.field, rule=exc.rule)
+    if isinstance(exc, EcsError):
+        return log_fields(error_code=exc.code, error=exc.message, request_id_ecs=exc.request_id)
+    return log_fields(error_code=type(exc).__name__, error=str(exc))
+
+
+def _retry_incomplete() -> bool:
+    return os.environ.get("SNAPSTACK_RETRY_INCOMPLETE", "true").lower() != "false"
