@@ -26,7 +26,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from snapstack.policy.model import Policy, Selector
 
-DEFAULT_TOKEN_TABLE = "sqlite:///.snapstack/tokens.db"
 CONFIG_FILE = "snapstack.json"
 
 
@@ -171,4 +170,6 @@ def _config_text(function_dir: Path | None, env: Mapping[str, str]) -> tuple[str
 def token_table_url(env: Mapping[str, str] | None = None) -> str:
     """The token table to use: ``SNAPSTACK_TOKEN_TABLE``, else the embedded SQLite default."""
     env = os.environ if env is None else env
-    return env.get("SNAPSTACK_TOKEN_TABLE") or DEFAULT_TOKEN_TABLE
+    from snapstack.tokens import DEFAULT_URL
+
+    return env.get("SNAPSTACK_TOKEN_TABLE") or DEFAULT_URL

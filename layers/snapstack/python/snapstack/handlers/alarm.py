@@ -51,7 +51,7 @@ def plan(event: Any, runtime: Runtime) -> Plan:
             policy,
             disks,
             trigger=TRIGGER,
-            key_parts=lambda d, r=signal.rule, w=window.label: {"rule": r, "disk": d.disk_id, "window": w},
+            slot_parts={"rule": signal.rule, "window": window.label},
             slot=compact(window.start),
             reason=f"{signal.source} {signal.rule}"[:100],
         )

@@ -62,12 +62,7 @@ def plan(event: Any, runtime: Runtime) -> Plan:
             policy,
             disks,
             trigger=TRIGGER,
-            key_parts=lambda d, r=record: {
-                "bucket": r.bucket_name,
-                "key": r.object_key,
-                "etag": r.etag,
-                "disk": d.disk_id,
-            },
+            slot_parts={"bucket": record.bucket_name, "key": record.object_key, "etag": record.etag},
             slot=compact(record.event_time),
             reason=reason,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -26,15 +26,18 @@ def build_intents(
     disks: Iterable[Disk],
     *,
     trigger: str,
-    key_parts: Callable[[Disk], dict[str, str]],
+    slot_parts: dict[str, str],
     slot: str,
     reason: str = "",
 ) -> tuple[list[Intent], list[DiskResult]]:
-    """One intent per disk; a disk whose request breaks a rule fails here, with no ECS call."""
+    """One intent per disk; a disk whose request breaks a rule fails here, with no ECS call.
+
+    Each disk's slot key is ``slot_parts`` plus ``disk``: what the snapshot is for.
+    """
     intents: list[Intent] = []
     refused: list[DiskResult] = []
     for disk in disks:
-        token = client_token(key := slot_key(trigger, **key_parts(disk)))
+        token = client_token(key := slot_key(trigger, **slot_parts, disk=disk.disk_id))
         values = {
             "policy": policy.name,
             "trigger": trigger,

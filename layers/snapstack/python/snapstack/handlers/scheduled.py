@@ -66,7 +66,7 @@ def plan(event: Any, runtime: Runtime) -> Plan:
         policy,
         disks,
         trigger=TRIGGER,
-        key_parts=lambda d: {"policy": policy.name, "disk": d.disk_id, "slot": slot.label},
+        slot_parts={"policy": policy.name, "slot": slot.label},
         slot=label,
     )
     notes = [] if disks else [f"policy {policy.name!r} selected no disks"]

@@ -119,6 +119,10 @@ class TokenTable(abc.ABC):
         self.lease_seconds = lease_seconds
         self.record_ttl_seconds = record_ttl_seconds
         self.clock = clock
+        # The record each of our own claims wrote, by (token, owner): complete/fail try a
+        # compare-and-set against it first and skip a read. The version check keeps it safe:
+        # if anyone moved the record since, the CAS fails and the full path runs.
+        self._held: dict[tuple[str, str], TokenRecord] = {}
 
     # -- backend primitives -------------------------------------------------------------------
 
@@ -174,6 +178,7 @@ class TokenTable(abc.ABC):
         # Bounded: each lost race means another taker moved the record forward.
         for _ in range(8):
             if self._put_if_absent(fresh):
+                self._held[(token, owner)] = fresh
                 return ClaimResult(outcome=ClaimOutcome.CLAIMED, record=fresh)
             current = self._get(token)
             if current is None or current.expires_at <= now:
@@ -195,6 +200,7 @@ class TokenTable(abc.ABC):
                 }
             )
             if self._compare_and_set(current.version, taken):
+                self._held[(token, owner)] = taken
                 kind = ClaimOutcome.RETRY if current.state is TokenState.FAILED else ClaimOutcome.TAKEOVER
                 return ClaimResult(outcome=kind, record=taken)
         current = self._get(token)
@@ -215,6 +221,9 @@ class TokenTable(abc.ABC):
 
     def complete(self, token: str, owner: str, snapshot_id: str) -> TokenRecord:
         """Record the snapshot made under ``owner``'s claim. Idempotent for the same snapshot."""
+        fast = self._finish_held(token, owner, state=TokenState.CREATED, snapshot_id=snapshot_id)
+        if fast is not None:
+            return fast
         current = self._require(token)
         if current.state is TokenState.CREATED and current.snapshot_id == snapshot_id:
             return current
@@ -234,6 +243,9 @@ class TokenTable(abc.ABC):
 
     def fail(self, token: str, owner: str, code: str, *, retryable: bool) -> TokenRecord:
         """Record a failed attempt; a retryable one can be claimed again at once."""
+        fast = self._finish_held(token, owner, state=TokenState.FAILED, error_code=code, retryable=retryable)
+        if fast is not None:
+            return fast
         current = self._require(token)
         self._check_owner(current, owner)
         failed = current.model_copy(
@@ -266,12 +278,26 @@ class TokenTable(abc.ABC):
     def purge(self) -> int:
         """Delete expired records; returns how many went."""
         now = self.clock()
-        return sum(1 for r in tuple(self._scan()) if r.expires_at <= now and self._delete_if_expired(r.token, now))
+        expired = [r.token for r in self._scan() if r.expires_at <= now]
+        return sum(1 for token in expired if self._delete_if_expired(token, now))
 
     # -- helpers ----------------------------------------------------------------------------------
 
+    def _finish_held(self, token: str, owner: str, **changes: object) -> TokenRecord | None:
+        """The fast path of complete/fail: one CAS against our own claim's record, or None."""
+        held = self._held.pop((token, owner), None)
+        now = self.clock()
+        if held is None or held.expires_at <= now:
+            return None
+        done = held.model_copy(
+            update={**changes, "version": held.version + 1, "lease_until": 0.0, "updated_at": now}
+        )
+        return done if self._compare_and_set(held.version, done) else None
+
     def _require(self, token: str) -> TokenRecord:
-        current = self._get(token)
+        # Live records only: completing an expired record would store a result that already reads as
+        # absent, so the next claim would start the slot over and snapshot it a second time.
+        current = self.get(token)
         if current is None:
             raise LeaseLost(f"token {token}: no record (never claimed, or expired and purged)")
         return current
@@ -280,5 +306,6 @@ class TokenTable(abc.ABC):
     def _check_owner(current: TokenRecord, owner: str) -> None:
         if current.state is not TokenState.CLAIMED or current.owner != owner:
             raise LeaseLost(
-                f"token {current.token}: held by {current.owner!r} in state {current.state.value}, not {owner!r}"
+                f"token {current.token}: held by {current.owner!r} "
+                f"in state {current.state.value}, not {owner!r}"
             )

@@ -1,0 +1,163 @@
+"""The embedded token table: one SQLite file, shared by the threads and processes of one machine.
+
+URL: ``sqlite:///relative/path.db`` (relative to the working directory when the table is made) or
+``sqlite:////absolute/path.db``. The parent directories and the table are created on first use.
+
+- Journal: WAL, so readers never block the writer and a commit appends to the log instead of rewriting
+  pages. ``synchronous=NORMAL`` is WAL's recommended pairing: a commit is not fsynced, but it is in the
+  OS page cache as soon as it returns, so it survives the crash of any process (the failure the token
+  table guards against). Only an OS crash or power loss can drop the last commits; ``FULL`` would fsync
+  every write and cut throughput about 4.5x (measured: 15,000 -> 3,300 claim+complete pairs/s).
+- Concurrency: one connection per table instance, guarded by a lock, so threads may share an instance;
+  other processes (and other instances) coordinate through SQLite's file locks and ``busy_timeout``.
+  Every primitive is a single autocommit statement, so no transaction ever upgrades a stale read lock
+  (which in WAL would fail at once, bypassing the busy handler).
+- Errors from the engine or the file system (locked past the timeout, unopenable, not a database, disk
+  I/O) raise ``TokenTableUnavailable``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from snapstack.tokens.base import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_RECORD_TTL_SECONDS,
+    TokenRecord,
+    TokenTable,
+    TokenTableUnavailable,
+)
+
+_URL_PREFIX = "sqlite:///"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens (
+    token      TEXT PRIMARY KEY,
+    version    INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    record     TEXT NOT NULL
+) WITHOUT ROWID
+"""
+# Put-if-absent in one statement: insert, or replace a row whose record has expired.
+_PUT_IF_ABSENT = """
+INSERT INTO tokens (token, version, expires_at, record) VALUES (?, ?, ?, ?)
+ON CONFLICT (token) DO UPDATE
+    SET version = excluded.version, expires_at = excluded.expires_at, record = excluded.record
+    WHERE tokens.expires_at <= ?
+"""
+_COMPARE_AND_SET = "UPDATE tokens SET version = ?, expires_at = ?, record = ? WHERE token = ? AND version = ?"
+
+
+def path_from_url(url: str) -> str:
+    """The absolute file path named by a ``sqlite:///...`` URL."""
+    if not url.startswith(_URL_PREFIX) or len(url) == len(_URL_PREFIX):
+        raise ValueError(
+            f"not a SQLite token-table URL: {url!r} "
+            "(expected sqlite:///relative/path.db or sqlite:////absolute/path.db)"
+        )
+    return os.path.abspath(url[len(_URL_PREFIX) :])
+
+
+class SqliteTokenTable(TokenTable):
+    """The token table in a local SQLite file (the embedded default)."""
+
+    scheme = "sqlite"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout: float = 5.0,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        record_ttl_seconds: float = DEFAULT_RECORD_TTL_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(lease_seconds=lease_seconds, record_ttl_seconds=record_ttl_seconds, clock=clock)
+        self.path = path_from_url(url)
+        self.busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        # Opened on first use, so making a table never touches the disk (cheap at cold start).
+        self._conn: sqlite3.Connection | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            self._enable_wal(conn)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        # Switching a new file to WAL needs an exclusive lock, and SQLite refuses it at once, without
+        # the busy handler, while other connections are opening the same file: wait here instead.
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
+
+    @contextmanager
+    def _session(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._conn = self._open()
+                yield self._conn
+            except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+                raise  # misuse of the schema or the API: a bug, not an outage
+            except (OSError, sqlite3.DatabaseError) as exc:
+                raise TokenTableUnavailable(f"SQLite token table {self.path}: {exc}") from exc
+
+    def _get(self, token: str) -> TokenRecord | None:
+        with self._session() as conn:
+            row = conn.execute("SELECT record FROM tokens WHERE token = ?", (token,)).fetchone()
+        return None if row is None else TokenRecord.model_validate_json(row[0])
+
+    def _put_if_absent(self, record: TokenRecord) -> bool:
+        body = record.model_dump_json()
+        with self._session() as conn:
+            cursor = conn.execute(
+                _PUT_IF_ABSENT, (record.token, record.version, record.expires_at, body, self.clock())
+            )
+        return cursor.rowcount == 1
+
+    def _compare_and_set(self, expected_version: int, record: TokenRecord) -> bool:
+        body = record.model_dump_json()
+        with self._session() as conn:
+            cursor = conn.execute(
+                _COMPARE_AND_SET, (record.version, record.expires_at, body, record.token, expected_version)
+            )
+        return cursor.rowcount == 1
+
+    def _scan(self) -> Iterator[TokenRecord]:
+        # Read everything first: a generator holding the lock would stall other threads.
+        with self._session() as conn:
+            rows = conn.execute("SELECT record FROM tokens").fetchall()
+        return (TokenRecord.model_validate_json(row[0]) for row in rows)
+
+    def _delete_if_expired(self, token: str, now: float) -> bool:
+        with self._session() as conn:
+            cursor = conn.execute("DELETE FROM tokens WHERE token = ? AND expires_at <= ?", (token, now))
+        return cursor.rowcount == 1
+
+    def close(self) -> None:
+        """Close the connection; the next call opens a new one."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

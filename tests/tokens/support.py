@@ -1,0 +1,47 @@
+"""In-process helpers of the token-table tests: a hand-moved clock and a thread race."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from snapstack.tokens import ClaimOutcome, TokenTable
+
+TableFactory = Callable[..., TokenTable]
+
+
+class FakeClock:
+    """A clock the test moves by hand; starts at the real time so Redis key expiry stays ahead."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def race(tables: Sequence[TokenTable], attempt: Callable[[TokenTable, str], ClaimOutcome]) -> Counter[str]:
+    """Run ``attempt(table, owner)`` on one thread per table, all released at once; count outcomes."""
+    barrier = threading.Barrier(len(tables))
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def run(table: TokenTable, owner: str) -> None:
+        try:
+            barrier.wait(timeout=30)
+            outcomes.append(attempt(table, owner).value)
+        except BaseException as exc:  # surfaced below: a thread's exception must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(t, f"owner-{i}")) for i, t in enumerate(tables)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    return Counter(outcomes)
