@@ -18,7 +18,7 @@ from devkit.redis_server import RedisServer
 from snapstack.tokens import TokenTable, open_table
 from tests.tokens.support import FakeClock, TableFactory
 
-BACKENDS = ["sqlite", "redis"]
+BACKENDS = ["sqlite", "redis", "tablestore"]
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +38,23 @@ def redis_url(redis_server: RedisServer) -> str:
     client.flushdb()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def tablestore_emulator() -> Iterator[Any]:
+    from devkit.tablestore.testing import start_emulator
+
+    with start_emulator() as running:
+        yield running
+
+
+@pytest.fixture
+def tablestore_url(tablestore_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    # open_table(url) takes credentials from the environment, as on FC; spawned workers inherit it.
+    for name, value in tablestore_emulator.environment().items():
+        monkeypatch.setenv(name, value)
+    url: str = tablestore_emulator.table_url()
+    return url
 
 
 @pytest.fixture(params=BACKENDS)

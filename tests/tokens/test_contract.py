@@ -29,7 +29,8 @@ def test_first_claim_is_owned_and_stored(table: TokenTable, clock: FakeClock) ->
 
     assert result.outcome is ClaimOutcome.CLAIMED and result.owned
     record = result.record
-    assert (record.state, record.owner, record.version, record.attempts) == (TokenState.CLAIMED, "a", 1, 1)
+    assert (record.state, record.owner, record.attempts) == (TokenState.CLAIMED, "a", 1)
+    assert record.version == int(clock.now * 1000)  # versions start at the claim time in ms
     assert record.lease_until == clock.now + LEASE
     assert record.expires_at == clock.now + DEFAULT_RECORD_TTL_SECONDS
     assert record.meta == {"disk": "d-1"}
@@ -47,12 +48,12 @@ def test_claim_under_a_live_lease_is_busy(table: TokenTable, clock: FakeClock) -
 
 
 def test_complete_then_claim_is_done(table: TokenTable) -> None:
-    table.claim(TOKEN, "a")
+    first = table.claim(TOKEN, "a").record
     done = table.complete(TOKEN, "a", "s-1")
 
     result = table.claim(TOKEN, "b")
 
-    assert (done.state, done.snapshot_id, done.version) == (TokenState.CREATED, "s-1", 2)
+    assert (done.state, done.snapshot_id, done.version) == (TokenState.CREATED, "s-1", first.version + 1)
     assert result.outcome is ClaimOutcome.DONE and not result.owned
     assert result.record == done == table.get(TOKEN)
 
@@ -69,7 +70,7 @@ def test_complete_is_idempotent_for_the_same_snapshot_only(table: TokenTable) ->
 
 
 def test_retryable_failure_is_retried_by_the_next_claim(table: TokenTable, clock: FakeClock) -> None:
-    table.claim(TOKEN, "a", meta={"trigger": "timer"})
+    first = table.claim(TOKEN, "a", meta={"trigger": "timer"}).record
     failed = table.fail(TOKEN, "a", "Throttling", retryable=True)
     clock.advance(1)
 
@@ -78,7 +79,8 @@ def test_retryable_failure_is_retried_by_the_next_claim(table: TokenTable, clock
     assert (failed.state, failed.error_code, failed.retryable) == (TokenState.FAILED, "Throttling", True)
     assert result.outcome is ClaimOutcome.RETRY and result.owned
     record = result.record
-    assert (record.state, record.owner, record.attempts, record.version) == (TokenState.CLAIMED, "b", 2, 3)
+    assert (record.state, record.owner, record.attempts) == (TokenState.CLAIMED, "b", 2)
+    assert record.version == first.version + 2
     assert (record.error_code, record.retryable) == (None, None)
     assert record.lease_until == clock.now + LEASE
     assert record.meta == {"trigger": "timer", "attempt": "2"}
@@ -97,13 +99,14 @@ def test_non_retryable_failure_is_final(table: TokenTable) -> None:
 
 
 def test_takeover_after_the_lease_expires(table: TokenTable, clock: FakeClock) -> None:
-    table.claim(TOKEN, "a")
+    first = table.claim(TOKEN, "a").record
     clock.advance(LEASE)
 
     result = table.claim(TOKEN, "b")
 
     assert result.outcome is ClaimOutcome.TAKEOVER and result.owned
-    assert (result.record.owner, result.record.attempts, result.record.version) == ("b", 2, 2)
+    assert (result.record.owner, result.record.attempts) == ("b", 2)
+    assert result.record.version == first.version + 1
     with pytest.raises(LeaseLost):
         table.complete(TOKEN, "a", "s-late")
     with pytest.raises(LeaseLost):
@@ -134,13 +137,14 @@ def test_complete_and_fail_by_a_non_owner_raise_lease_lost(table: TokenTable) ->
 
 
 def test_compare_and_set_on_a_stale_version_fails(table: TokenTable) -> None:
-    # The primitive every transition rests on: of two writers holding version 1, one wins.
+    # The primitive every transition rests on: of two writers holding the same version, one wins.
     record = table.claim(TOKEN, "a").record
-    first = record.model_copy(update={"owner": "b", "version": 2})
-    second = record.model_copy(update={"owner": "c", "version": 2})
+    v = record.version
+    first = record.model_copy(update={"owner": "b", "version": v + 1})
+    second = record.model_copy(update={"owner": "c", "version": v + 1})
 
-    assert table._compare_and_set(1, first) is True
-    assert table._compare_and_set(1, second) is False
+    assert table._compare_and_set(v, first) is True
+    assert table._compare_and_set(v, second) is False
     assert table.get(TOKEN) == first
 
 
@@ -149,14 +153,16 @@ def test_compare_and_set_on_a_stale_version_fails(table: TokenTable) -> None:
 
 def test_an_expired_record_reads_as_absent_and_is_claimed_afresh(table: TokenTable, clock: FakeClock) -> None:
     table.claim(TOKEN, "a")
-    table.complete(TOKEN, "a", "s-1")
+    old = table.complete(TOKEN, "a", "s-1")
     clock.advance(DEFAULT_RECORD_TTL_SECONDS)
 
     assert table.get(TOKEN) is None
     assert table.records() == []
     result = table.claim(TOKEN, "b")
     assert result.outcome is ClaimOutcome.CLAIMED
-    assert (result.record.owner, result.record.version, result.record.attempts) == ("b", 1, 1)
+    assert (result.record.owner, result.record.attempts) == ("b", 1)
+    # Never a version the old record had: an owner holding it cannot compare-and-set over this one.
+    assert result.record.version > old.version
 
 
 def test_completing_an_expired_claim_is_lease_lost(table: TokenTable, clock: FakeClock) -> None:
@@ -280,3 +286,17 @@ def test_a_crash_between_claim_and_complete_is_taken_over(
     assert done.state is TokenState.CREATED
     with pytest.raises(LeaseLost):
         table.complete(TOKEN, "doomed", "s-ghost")
+
+
+def test_a_takeover_renews_the_record_so_its_lease_cannot_outlive_it(
+    table: TokenTable, clock: FakeClock
+) -> None:
+    first = table.claim(TOKEN, "a").record
+    clock.advance(DEFAULT_RECORD_TTL_SECONDS - 1)  # the lease is long gone; the record nearly so
+
+    taken = table.claim(TOKEN, "b").record
+
+    assert taken.expires_at == clock.now + DEFAULT_RECORD_TTL_SECONDS > first.expires_at
+    assert taken.lease_until < taken.expires_at
+    clock.advance(2)  # past the first record's expiry: the renewed record still stands
+    assert table.get(TOKEN) == taken

@@ -29,12 +29,12 @@ def test_first_use_creates_directories_and_a_wal_database(tmp_path: Path) -> Non
     table = SqliteTokenTable(f"sqlite:///{path}")
     assert not path.parent.exists()  # making a table touches nothing
 
-    table.claim("t", "a")
+    claimed = table.claim("t", "a").record
     table.close()
 
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("SELECT token, version FROM tokens").fetchall() == [("t", 1)]
+        assert conn.execute("SELECT token, version FROM tokens").fetchall() == [("t", claimed.version)]
 
 
 def test_a_parent_that_is_a_file_is_unavailable(tmp_path: Path) -> None:

@@ -169,6 +169,9 @@ class TokenTable(abc.ABC):
             token=token,
             state=TokenState.CLAIMED,
             owner=owner,
+            # Versions start at the claim time in ms, not 1: a record that replaces an expired
+            # one must never repeat a version an old owner could still compare-and-set against.
+            version=int(now * 1000),
             lease_until=now + lease,
             meta=dict(meta or {}),
             created_at=now,
@@ -197,6 +200,8 @@ class TokenTable(abc.ABC):
                     "retryable": None,
                     "meta": {**current.meta, **(meta or {})},
                     "updated_at": now,
+                    # Activity on the slot renews the record, so a lease never outlives it.
+                    "expires_at": max(current.expires_at, now + self.record_ttl_seconds),
                 }
             )
             if self._compare_and_set(current.version, taken):
