@@ -10,11 +10,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv system-deps lint test bench demo clean
+.PHONY: help venv system-deps lint test bench demo package clean
 
 help:
 	@echo "make test   - set up .venv, lint, type-check and run the test suite"
+	@echo "make demo   - run scheduled_backup twice on the sample fleet (created, then deduplicated)"
 	@echo "make bench  - run the benchmarks (bench/)"
+	@echo "make package - build the function and layer zips template.yml deploys"
 
 $(STAMP): pyproject.toml
 	@echo "snapstack: using $$($(PYTHON) -c 'import sys; print(sys.executable, sys.version.split()[0])')"
@@ -46,5 +48,12 @@ bench: venv system-deps
 	ALIBABA_CLOUD_ECS_METADATA_DISABLED=true ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true \
 		$(BIN)/python -m bench
 
+demo: venv
+	$(BIN)/snapstack demo
+
+# Deployable zips for template.yml (upload dist/ to the CodeBucket parameter's bucket).
+package: venv
+	$(BIN)/python -m devkit.package --deps
+
 clean:
-	rm -rf $(VENV) .snapstack .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .snapstack dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -9,7 +9,9 @@ totals into metrics from one thread.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +25,29 @@ NAMESPACE = os.environ.get("SNAPSTACK_METRICS_NAMESPACE", "snapstack")
 _logger: Logger | None = None
 
 
+class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stdout`` is now (a handler bound at creation misses redirection)."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def get_logger() -> Logger:
     """The process-wide Powertools logger (created on first use)."""
     global _logger  # noqa: PLW0603 - one logger per process, built lazily for cold start
     if _logger is None:
         from aws_lambda_powertools import Logger
 
-        _logger = Logger(service=SERVICE, level=os.environ.get("SNAPSTACK_LOG_LEVEL", "INFO"))
+        _logger = Logger(
+            service=SERVICE,
+            level=os.environ.get("SNAPSTACK_LOG_LEVEL", "INFO"),
+            logger_handler=_CurrentStdout(),
+        )
     return _logger
 
 

@@ -53,7 +53,7 @@ class EcsConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> EcsConfig:
-        """Settings from ``SNAPSTACK_ECS_*`` and FC's region variables; ``overrides`` win."""
+        """Settings from ``SNAPSTACK_ECS_*``, ``SNAPSTACK_RETRY_*`` and FC's region; ``overrides`` win."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {
             "region_id": env.get("SNAPSTACK_REGION")
@@ -61,6 +61,11 @@ class EcsConfig:
             or env.get("ALIBABA_CLOUD_REGION_ID"),
             "endpoint": env.get("SNAPSTACK_ECS_ENDPOINT") or None,
             "protocol": env.get("SNAPSTACK_ECS_PROTOCOL") or "https",
+            "retry": RetryPolicy(
+                max_attempts=int(env.get("SNAPSTACK_RETRY_MAX_ATTEMPTS") or RetryPolicy.max_attempts),
+                base_delay=float(env.get("SNAPSTACK_RETRY_BASE_DELAY") or RetryPolicy.base_delay),
+                max_delay=float(env.get("SNAPSTACK_RETRY_MAX_DELAY") or RetryPolicy.max_delay),
+            ),
         }
         values.update(overrides)
         if not values["region_id"]:

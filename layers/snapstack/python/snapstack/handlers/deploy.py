@@ -1,9 +1,10 @@
 """deploy_hook: an object lands in the deploy bucket; the disks it names are snapshotted once.
 
-Targets come from a manifest object (``manifest.suffix``) or from the first key rule whose
-pattern matches the key; either way only disks the policy's selector also covers are touched
-(the allow-list). The slot is the object version: bucket + key + eTag, so a redelivered event
-never snapshots twice and a re-upload with new content does.
+Targets come from a manifest object (``manifest.suffix``; the union of the instances, disks
+and disk tags it lists) or from the first key rule whose pattern matches the key; either way
+only disks the policy's selector also covers are touched (the allow-list). The slot is the
+object version: bucket + key + eTag, so a redelivered event never snapshots twice and a
+re-upload with new content does.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def plan(event: Any, runtime: Runtime) -> Plan:
     if not isinstance(decoded, OssEvent):  # expect= guarantees it; this narrows the type
         raise TypeError(type(decoded).__name__)
     config = load_config(DeployConfig, runtime.function_dir)
-    requests: list[tuple[OssRecord, Selector, str]] = []
+    requests: list[tuple[OssRecord, list[Selector], str]] = []
     notes: list[str] = []
     for record in decoded.records:
         key = record.object_key
@@ -44,20 +45,19 @@ def plan(event: Any, runtime: Runtime) -> Plan:
             if manifest is None:
                 notes.append(f"{key}: changed since this event; its newer event will handle it")
                 continue
-            requests.append((record, manifest.selector(), manifest.safe_reason()))
+            requests.append((record, manifest.selectors(), manifest.safe_reason()))
             continue
         rule = next((s for r in config.key_rules if (s := r.selector_for(key)) is not None), None)
         if rule is None:
             notes.append(f"{key}: no key rule or manifest applies")
             continue
-        requests.append((record, rule, f"deploy of {key}"[:100]))
+        requests.append((record, [rule], f"deploy of {key}"[:100]))
     policy = config.policy
     plan_ = Plan(policy, labels={"policy": policy.name}, notes=notes)
     seen: set[str] = set()
-    for record, selector, reason in requests:
-        disks, denied = split_allowed(
-            runtime, resolve(runtime.ecs, runtime.region, selector), policy.selector
-        )
+    for record, selectors, reason in requests:
+        asked = {d.disk_id: d for sel in selectors for d in resolve(runtime.ecs, runtime.region, sel)}
+        disks, denied = split_allowed(runtime, [asked[k] for k in sorted(asked)], policy.selector)
         intents, refused = build_intents(
             policy,
             disks,

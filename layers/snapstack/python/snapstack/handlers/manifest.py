@@ -47,9 +47,16 @@ class Manifest(BaseModel):
             raise ValueError("names no instance_ids, disk_ids or disk_tags")
         return self
 
-    def selector(self) -> Selector:
-        """The targets the manifest asks for."""
-        return Selector(instance_ids=self.instance_ids, disk_ids=self.disk_ids, disk_tags=self.disk_tags)
+    def selectors(self) -> list[Selector]:
+        """The targets asked for, one selector per kind: a manifest means their union."""
+        out = []
+        if self.instance_ids:
+            out.append(Selector(instance_ids=self.instance_ids))
+        if self.disk_ids:
+            out.append(Selector(disk_ids=self.disk_ids))
+        if self.disk_tags:
+            out.append(Selector(disk_tags=self.disk_tags))
+        return out
 
     def safe_reason(self) -> str:
         """The reason reduced to characters a snapshot description accepts."""

@@ -1,0 +1,165 @@
+"""scheduled_backup end to end: once per slot, whatever the delivery."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from snapstack.ecs.errors import ERRORS, SEED_CODES, Disposition
+from snapstack.ecs.request import CreateSnapshotRequest
+from snapstack.tokens.slots import client_token, slot_key
+
+from .conftest import EVENTS, _tags, all_calls, ours, timer_event
+
+# The sample fleet's disks tagged backup=daily; i-locked-01 is security-locked.
+DAILY = {
+    "d-web-01-system",
+    "d-web-01-data",
+    "d-web-02-system",
+    "d-web-02-data",
+    "d-db-01-system",
+    "d-db-01-data",
+    "d-shared-01",
+}
+LOCKED = "d-locked-01-system"
+
+
+def outcomes(summary):
+    return {d["disk_id"]: d["outcome"] for d in summary["disks"]}
+
+
+def test_first_run_creates_second_run_deduplicates(run, emulator):
+    first = run("scheduled_backup", (EVENTS / "timer.json").read_bytes())
+    assert first.summary["ok"] and not first.incomplete
+    assert (first.summary["created"], first.summary["failed"]) == (len(DAILY), 1)
+    assert outcomes(first.summary) == {**dict.fromkeys(DAILY, "created"), LOCKED: "failed"}
+    assert {s["disk_id"] for s in ours(emulator)} == DAILY
+    calls = emulator.calls("CreateSnapshot")
+
+    second = run("scheduled_backup", (EVENTS / "timer.json").read_bytes())
+    assert (second.summary["created"], second.summary["deduplicated"]) == (0, len(DAILY))
+    assert emulator.calls("CreateSnapshot") == calls  # not one more call
+    assert len(ours(emulator)) == len(DAILY)
+    created = {d["disk_id"]: d["snapshot_id"] for d in first.summary["disks"] if d["outcome"] == "created"}
+    again = {
+        d["disk_id"]: d["snapshot_id"] for d in second.summary["disks"] if d["outcome"] == "deduplicated"
+    }
+    assert again == created
+
+
+def test_each_snapshot_carries_provenance_policy_and_copied_tags(run, emulator):
+    summary = run("scheduled_backup", timer_event()).summary
+    token_of = {d["disk_id"]: d["token"] for d in summary["disks"]}
+    for snap in ours(emulator):
+        tags = _tags(snap)
+        disk = snap["disk_id"]
+        assert tags["snapstack:policy"] == "daily" and tags["snapstack:trigger"] == "timer"
+        assert tags["snapstack:slot"] == token_of[disk]
+        assert tags["managed-by"] == "snapstack" and tags["backup"] == "daily"  # configured, copied
+        assert snap["retention_days"] == 7
+        assert snap["name"] == f"snapstack-daily-20261128-{disk}"  # 20:00Z is 04:00 on the 28th in Shanghai
+        CreateSnapshotRequest(disk_id=disk, snapshot_name=snap["name"])  # passes every rule
+
+
+def test_token_is_the_documented_derivation_of_the_slot(run):
+    summary = run("scheduled_backup", timer_event()).summary
+    disk = "d-web-01-data"
+    expected = client_token(slot_key("timer", policy="daily", slot="2026-11-28", disk=disk))
+    assert {d["disk_id"]: d["token"] for d in summary["disks"]}[disk] == expected
+
+
+@pytest.mark.parametrize("late", ["2026-11-28T03:00:00Z", "2026-11-28T15:59:59Z"])
+def test_a_late_or_repeated_fire_in_the_same_local_day_makes_nothing_new(run, emulator, late):
+    run("scheduled_backup", timer_event("2026-11-27T20:00:00Z"))
+    again = run("scheduled_backup", timer_event(late)).summary
+    assert again["created"] == 0 and again["deduplicated"] == len(DAILY)
+    assert len(ours(emulator)) == len(DAILY)
+
+
+def test_the_next_local_day_is_a_new_slot(run, emulator):
+    emulator.state.clock.advance(3600)  # let the first snapshots finish before the next ones start
+    run("scheduled_backup", timer_event("2026-11-27T20:00:00Z"))
+    emulator.state.clock.advance(86400)
+    nxt = run("scheduled_backup", timer_event("2026-11-28T16:00:00Z")).summary  # 00:00 on the 29th
+    assert nxt["created"] == len(DAILY)
+
+
+def test_the_same_event_delivered_concurrently_makes_one_snapshot_per_disk(run, emulator):
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(run("scheduled_backup", timer_event())))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ours(emulator)) == len(DAILY)
+    assert sum(r.summary["created"] for r in results) == len(DAILY)
+    for r in results:
+        s = r.summary
+        assert sum(s[k] for k in ("created", "deduplicated", "in_progress", "failed")) == len(DAILY) + 1
+        assert r.incomplete == bool(s["in_progress"])  # in progress elsewhere -> FC delivers it again
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        (b"", "$"),
+        (b"\xff\xfe not an event", "$"),
+        (b'{"triggerTime": "yesterday", "triggerName": "t"}', "triggerTime"),
+        ((EVENTS / "oss_put_object.json").read_bytes(), "$"),
+        (json.dumps(timer_event(policy="hourly")).encode(), "policy"),
+        (json.dumps({**timer_event(), "payload": '{"policy": 7}'}).encode(), "policy"),
+        (json.dumps(timer_event(policy=None)).encode(), "policy"),
+    ],
+)
+def test_bad_input_is_one_clear_error_and_no_ecs_call(run, emulator, capfd, event, field):
+    result = run("scheduled_backup", event)
+    assert result.error is None and not result.incomplete  # no traceback, no retry
+    summary = result.summary
+    assert summary["ok"] is False and summary["error"]["rule"]
+    assert field in summary["error"]["field"]
+    assert all_calls(emulator) == 0
+    errors = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"level":"ERROR"' in line]
+    assert len(errors) == 1 and errors[0]["rule"] == summary["error"]["rule"]
+
+
+def test_a_bad_policy_is_rejected_before_anything_runs(run, emulator, config_json):
+    config_json(
+        {"policies": [{"name": "daily", "selector": {"all_disks": True}, "snapshot_name": "auto-{disk_id}"}]}
+    )
+    summary = run("scheduled_backup", timer_event()).summary
+    assert summary["ok"] is False and "policies.0" in summary["error"]["field"]
+    assert "auto" in summary["error"]["rule"]
+    assert all_calls(emulator) == 0
+
+
+def single_disk_config():
+    return {"policies": [{"name": "daily", "selector": {"disk_ids": ["d-web-01-data"]}}]}
+
+
+EXPECTED = {Disposition.RETRY: "deferred", Disposition.SKIP: "skipped", Disposition.FAIL: "failed"}
+
+
+@pytest.mark.parametrize("code", sorted(SEED_CODES))
+def test_every_contract_code_ends_where_the_taxonomy_says(run, emulator, config_json, code):
+    config_json(single_disk_config())
+    emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": [{"code": code}]}}})
+    result = run("scheduled_backup", timer_event())
+    (disk,) = result.summary["disks"]
+    assert (disk["outcome"], disk["error_code"]) == (EXPECTED[ERRORS[code].disposition], code)
+    assert result.incomplete == (ERRORS[code].disposition is Disposition.RETRY)
+
+
+def test_a_deferred_disk_is_done_by_the_retry_with_the_same_token(run, emulator, config_json):
+    config_json(single_disk_config())
+    emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": [{"code": "Throttling", "times": 6}]}}})
+    first = run("scheduled_backup", timer_event())
+    assert first.incomplete and first.summary["deferred"] == 1
+    retry = run("scheduled_backup", timer_event())
+    assert retry.summary["created"] == 1 and not retry.incomplete
+    assert len(ours(emulator)) == 1
+    assert first.summary["disks"][0]["token"] == retry.summary["disks"][0]["token"]
