@@ -1,0 +1,240 @@
+"""alarm_signals: every carrier an alarm can arrive in -> uniform AlarmSignal records.
+
+Carriers: a CMS threshold alarm (form or JSON), a CMS system event, an EventBridge ``acs.ecs``
+CloudEvent, an MNS topic message whose body is one of those, and an event-stream batch whose
+elements' bodies are (the element's own ``acs.ecs`` event counts too).
+
+Decisions:
+- ``state`` of a threshold alarm is its ``alertState``. A system event is ``ALERT`` when its
+  level is WARN or CRITICAL; when it is a system maintenance / system failure / preemptible
+  interruption event not yet resolved (status other than Executed, Canceled, Avoided, which
+  give ``OK``); or when an instance changed state to Stopped. A change to Running is ``OK``.
+  Everything else (snapshot completions, disk operations, other state changes) is ``INFO``:
+  reported, so the handler can log it, but not an alarm to act on.
+- ``dedupe_id`` is the alarm's own identity, stable across every transport and CMS's own
+  retries: CMS ``ruleId+timestamp+alertState``, the system event id, or ``source+id`` of an
+  ``acs.ecs`` CloudEvent. The carrier's id (MNS MessageId, queue message id, stream element
+  source+id) is kept in ``detail["delivery_id"]``.
+- Instances and disks: a threshold alarm's ``instanceId`` / ``diskId`` dimensions (``device``
+  stays in ``detail["dimensions"]`` for the planner to map); a system event's ``resourceId``
+  ARN (``.../instance/i-...``, ``.../disk/d-...``), ``content.instanceId``, ``content.diskId``
+  and ``content.resourceId`` (by ``resourceType``, else by its ``i-``/``d-`` prefix).
+- Bodies are JSON objects, JSON text, base64 of JSON text (MNS SDKs publish base64 by
+  default; Kafka's binary format), or a form-encoded threshold alarm.
+- A carrier without an alarm, anywhere in a batch, is an EventDecodeError naming it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from snapstack.events._wire import ROOT, decoding, fail, join, json_type, load_json, preview
+from snapstack.events.cloudevents import BODY_FIELDS, QUEUE_TYPES, CloudEvent, EventBatch, queue_message
+from snapstack.events.cms import CmsThresholdAlarm, EcsSystemEvent, is_cms_alarm, is_cms_form, is_system_event
+from snapstack.events.decode import DecodedEvent
+from snapstack.events.mns import MnsMessage, base64_bytes
+
+_SHAPE = "alarm"
+_ALERT_LEVELS = frozenset({"WARN", "CRITICAL"})
+_RESOLVED = frozenset({"Executed", "Canceled", "Avoided"})
+_INCIDENT_FAMILIES = ("SystemMaintenance", "SystemFailure", "PreemptibleInstanceInterruption")
+_ARN = re.compile(r"acs:ecs:[^:]*:[^:]*:(instance|disk)/(.+)")
+
+
+class AlarmSignal(BaseModel):
+    """One alarm, whatever carried it: what fired, its state, which instances/disks, when."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    source: Literal["cms_alarm", "system_event"]
+    rule: str
+    state: str
+    instance_ids: tuple[str, ...] = ()
+    disk_ids: tuple[str, ...] = ()
+    occurred_at: AwareDatetime
+    dedupe_id: str
+    detail: dict[str, Any] = {}
+
+
+@decoding(_SHAPE)
+def alarm_signals(decoded: DecodedEvent) -> list[AlarmSignal]:
+    """The alarms a decoded event carries (one per carrier; a batch gives one per element).
+
+    Raises EventDecodeError when the event, or any element of a batch, carries no alarm.
+    """
+    if isinstance(decoded, CmsThresholdAlarm):
+        return [_cms_signal(decoded, "direct", None)]
+    if isinstance(decoded, EcsSystemEvent):
+        return [_system_signal(decoded, decoded.dedupe_key, "direct", None)]
+    if isinstance(decoded, CloudEvent):
+        return [_from_cloudevent(decoded, ROOT)]
+    if isinstance(decoded, EventBatch):
+        return [_from_cloudevent(event, f"[{i}]") for i, event in enumerate(decoded.events)]
+    if isinstance(decoded, MnsMessage):
+        return [_from_mns(decoded)]
+    fail(decoded.shape, ROOT, f"{decoded.shape} events carry no alarm")
+
+
+def _from_cloudevent(event: CloudEvent, path: str) -> AlarmSignal:
+    if event.source == "acs.ecs":
+        system = EcsSystemEvent.from_cloudevent(event, path)
+        return _system_signal(system, event.dedupe_key, "eventbridge", None)
+    kind = QUEUE_TYPES.get(event.type)
+    if kind is None:
+        fail(
+            CloudEvent.shape,
+            join(path, "type"),
+            f"carries no alarm: {preview(event.type)} is neither an acs.ecs event nor a queue message",
+        )
+    message = queue_message(event, path)
+    body_path = join(join(path, "data"), BODY_FIELDS[kind])
+    return _from_body(message.body, body_path, kind, message.message_id or event.dedupe_key)
+
+
+def _from_mns(message: MnsMessage) -> AlarmSignal:
+    path = {"json": "Message", "json_attrs": "Message", "stream_attrs": "body"}.get(message.form, ROOT)
+    if message.body_base64:  # base64 here means the STREAM bytes were not UTF-8 text
+        fail(MnsMessage.shape, path, "carries no alarm: the body is binary, not text")
+    return _from_body(message.body, path, "mns_topic", message.message_id)
+
+
+def _from_body(body: Any, path: str, transport: str, delivery: str | None) -> AlarmSignal:
+    """An alarm from a message body: a JSON object, JSON text (maybe base64) or a CMS form."""
+    if isinstance(body, str):
+        text = body.strip()
+        if not text.startswith("{") and is_cms_form(text):
+            return _cms_signal(CmsThresholdAlarm.from_form(text), transport, delivery)
+        body = load_json(_json_text(text, path), _SHAPE, path)
+    if not isinstance(body, dict):
+        fail(_SHAPE, path, f"carries no alarm: the body is a JSON {json_type(body)}, not an object")
+    if is_cms_alarm(body):
+        return _cms_signal(CmsThresholdAlarm.from_json(body, path), transport, delivery)
+    if "specversion" in body:
+        event = CloudEvent.from_json(body, path)
+        if event.source != "acs.ecs":
+            fail(CloudEvent.shape, join(path, "source"), "carries no alarm: only acs.ecs CloudEvents do")
+        system = EcsSystemEvent.from_cloudevent(event, path)
+        return _system_signal(system, event.dedupe_key, transport, delivery)
+    if is_system_event(body):
+        system = EcsSystemEvent.from_json(body, path)
+        return _system_signal(system, system.dedupe_key, transport, delivery)
+    keys = ", ".join(sorted(body)[:8]) or "none"
+    fail(
+        _SHAPE,
+        path,
+        f"carries no alarm: not a CMS alarm, an ECS system event or an acs.ecs CloudEvent (keys: {keys})",
+    )
+
+
+def _json_text(text: str, path: str) -> str:
+    """The JSON object text a body holds: the body itself, or the text its base64 encodes."""
+    if not text.startswith("{"):
+        decoded = base64_bytes(text)
+        try:
+            text = decoded.decode("utf-8").strip() if decoded is not None else ""
+        except UnicodeDecodeError:
+            text = ""
+    if not text.startswith("{"):
+        fail(_SHAPE, path, "carries no alarm: the body is not a JSON object, nor base64 of one")
+    return text
+
+
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v for v in values if v))
+
+
+def _cms_signal(alarm: CmsThresholdAlarm, transport: str, delivery: str | None) -> AlarmSignal:
+    dims = alarm.dimensions
+    detail = {
+        "alert_name": alarm.alert_name,
+        "metric_project": alarm.metric_project or alarm.namespace,
+        "metric_name": alarm.metric_name,
+        "dimensions": dict(dims),
+        "cur_value": alarm.cur_value,
+        "expression": alarm.expression,
+        "trigger_level": alarm.trigger_level,
+        "region_id": alarm.region_id,
+        "user_id": alarm.user_id,
+        "transport": transport,
+        "delivery_id": delivery,
+    }
+    return AlarmSignal(
+        source="cms_alarm",
+        rule=alarm.rule_id,
+        state=alarm.alert_state,
+        instance_ids=_unique([dims.get("instanceId", "")]),
+        disk_ids=_unique([dims.get("diskId", "")]),
+        occurred_at=alarm.timestamp,
+        dedupe_id=alarm.dedupe_key,
+        detail=detail,
+    )
+
+
+def _system_state(event: EcsSystemEvent) -> str:
+    parts = event.name.split(":")
+    family = parts[1] if len(parts) > 1 else ""
+    content = event.content
+    if (event.level or "").upper() in _ALERT_LEVELS:
+        return "ALERT"
+    if family.startswith(_INCIDENT_FAMILIES):
+        status = content.get("eventStatus")
+        if not isinstance(status, str):
+            status = parts[2] if len(parts) > 2 else ""
+        return "OK" if status in _RESOLVED else "ALERT"
+    if family == "StateChange":
+        state = content.get("state")
+        if state == "Stopped":
+            return "ALERT"
+        if state == "Running":
+            return "OK"
+    return "INFO"
+
+
+def _system_ids(event: EcsSystemEvent) -> tuple[list[str], list[str]]:
+    instances: list[str] = []
+    disks: list[str] = []
+    match = _ARN.fullmatch(event.resource_id or "")
+    if match:
+        (instances if match.group(1) == "instance" else disks).append(match.group(2))
+    content = event.content
+    for key, into in (("instanceId", instances), ("diskId", disks)):
+        value = content.get(key)
+        if isinstance(value, str):
+            into.append(value)
+    resource, kind = content.get("resourceId"), content.get("resourceType")
+    if isinstance(resource, str):
+        if kind == "ALIYUN::ECS::Instance" or (kind is None and resource.startswith("i-")):
+            instances.append(resource)
+        elif kind == "ALIYUN::ECS::Disk" or (kind is None and resource.startswith("d-")):
+            disks.append(resource)
+    return instances, disks
+
+
+def _system_signal(
+    event: EcsSystemEvent, dedupe_id: str, transport: str, delivery: str | None
+) -> AlarmSignal:
+    detail = {
+        "name": event.name,
+        "level": event.level,
+        "resource_id": event.resource_id,
+        "region_id": event.region_id,
+        "user_id": event.user_id,
+        "content": dict(event.content),
+        "transport": transport,
+        "delivery_id": delivery,
+    }
+    instances, disks = _system_ids(event)
+    return AlarmSignal(
+        source="system_event",
+        rule=event.name,
+        state=_system_state(event),
+        instance_ids=_unique(instances),
+        disk_ids=_unique(disks),
+        occurred_at=event.event_time,
+        dedupe_id=dedupe_id,
+        detail=detail,
+    )
