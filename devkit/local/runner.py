@@ -13,6 +13,7 @@ import importlib.util
 import os
 import sys
 import traceback
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,13 +81,12 @@ def make_context(
     template: Template, spec: FunctionSpec, target: Target, request_id: str | None = None
 ) -> FcContext:
     """An FC context for ``spec`` whose credentials are the target's."""
-    extra = {"request_id": request_id} if request_id else {}
     return FcContext(
         credentials=FcCredentials(target.access_key_id, target.access_key_secret, target.security_token),
         function=FcFunction(spec.name, spec.handler, spec.memory, spec.timeout),
         service=FcService(template.service_name),
         region=target.region,
-        **extra,
+        request_id=request_id or str(uuid.uuid4()),
     )
 
 

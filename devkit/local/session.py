@@ -6,9 +6,13 @@ import argparse
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devkit.local.runner import Target
 from devkit.local.template import Template, load_template
+
+if TYPE_CHECKING:
+    from devkit.emulator.testing import EcsEmulator
 
 DEFAULT_TEMPLATE = Path("template.yml")
 HANDLER_MODULES = {
@@ -35,7 +39,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def target_from(args: argparse.Namespace) -> Iterator[tuple[Template, Target, object | None]]:
+def target_from(args: argparse.Namespace) -> Iterator[tuple[Template, Target, EcsEmulator | None]]:
     """The template, the ECS target, and the emulator when one was started here."""
     template = load_template(args.template)
     if args.endpoint:

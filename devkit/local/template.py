@@ -69,7 +69,7 @@ def load_template(path: Path) -> Template:
         meta = (resources[resource].get("Metadata") or {}).get("Snapstack") or {}
         if "Source" not in meta:
             raise TemplateError(f"{resource}: Metadata.Snapstack.Source is missing")
-        return root / meta["Source"]
+        return root / str(meta["Source"])
 
     service = next((r for r in resources.values() if r.get("Type") == "ALIYUN::FC::Service"), None)
     service_name = str(value((service or {}).get("Properties", {}).get("ServiceName", "snapstack")))

@@ -55,8 +55,10 @@ def plan(event: Any, runtime: Runtime) -> Plan:
             slot=compact(window.start),
             reason=f"{signal.source} {signal.rule}"[:100],
         )
-        fresh: list[Intent] = [i for i in intents if i.token not in seen]
-        seen.update(i.token for i in fresh)
+        # One snapshot per disk per invocation: a second rule naming the same disk would only
+        # collide with the first snapshot (IncorrectDiskStatus.CreatingSnapshot).
+        fresh: list[Intent] = [i for i in intents if i.disk_id not in seen]
+        seen.update(i.disk_id for i in fresh)
         plan_.intents += fresh
         plan_.results += denied + refused
     plan_.labels["slot"] = ",".join(sorted({i.labels["slot"] for i in plan_.intents}))

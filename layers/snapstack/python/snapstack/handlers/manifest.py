@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from snapstack.ecs.credentials import resolve_credentials
-from snapstack.handlers.runtime import BadInput
+from snapstack.handlers.runtime import BadInput, DependencyUnavailable
 from snapstack.policy.model import Selector
 
 if TYPE_CHECKING:
@@ -96,11 +96,14 @@ def read_manifest(record: OssRecord, settings: ManifestSettings, runtime: Runtim
     bucket = oss2.Bucket(auth, endpoint, record.bucket_name, is_path_style=path_style)
     try:
         obj = bucket.get_object(record.object_key)
+        if _etag(obj.etag) != _etag(record.etag):
+            return None  # overwritten since this event: the newer upload's own event handles it
+        data = obj.read(settings.max_bytes + 1)
     except oss2.exceptions.NoSuchKey:
         raise BadInput(where, "key", "the object no longer exists") from None
-    if _etag(obj.etag) != _etag(record.etag):
-        return None  # overwritten since this event: the newer upload's own event handles it
-    data = obj.read(settings.max_bytes + 1)
+    except oss2.exceptions.OssError as exc:  # network, auth, 5xx: not the event's fault
+        detail = exc.details.get("details") or exc.message or type(exc).__name__
+        raise DependencyUnavailable(f"OSS.{exc.code or 'RequestError'}", f"{where}: {detail}") from None
     if len(data) > settings.max_bytes:
         raise BadInput(where, "size", f"over the {settings.max_bytes}-byte limit")
     return parse_manifest(data, where)

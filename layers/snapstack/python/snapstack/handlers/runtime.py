@@ -50,6 +50,15 @@ class BadInput(Exception):
         self.rule = rule
 
 
+class DependencyUnavailable(Exception):
+    """A service the plan needs (OSS, ...) could not be reached: FC should deliver the event again."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
 class IncompleteRun(Exception):
     """Some disks are deferred or in progress elsewhere: FC should deliver the event again."""
 
@@ -118,20 +127,30 @@ def table_for(url: str) -> TokenTable:
 Planner = Callable[[Any, Runtime], Plan]
 
 
-def invoke(
+def prepare(
     event: Any, context: Any, *, trigger: str, function_dir: Path | None, planner: Planner
-) -> dict[str, Any]:
-    """Run one invocation of a handler; see the module docstring."""
+) -> tuple[Runtime, Plan | dict[str, Any]]:
+    """Decode, validate and plan: the plan, or the bad-input summary. No CreateSnapshot call."""
     invocation = Invocation.from_fc(context)
     logger = bind_invocation(invocation)
     runtime = Runtime(invocation, logger, RunStats(), function_dir)
     try:
-        plan = planner(event, runtime)
+        return runtime, planner(event, runtime)
     except (EventDecodeError, ConfigError, BadInput, InvalidRequest) as exc:
-        return _bad_input(invocation, logger, trigger, exc)
-    except (EcsError, TokenTableError) as exc:
+        return runtime, _bad_input(invocation, logger, trigger, exc)
+    except (EcsError, TokenTableError, DependencyUnavailable) as exc:
         logger.error("invocation failed before any disk was decided", extra=_error_fields(exc))
         raise
+
+
+def invoke(
+    event: Any, context: Any, *, trigger: str, function_dir: Path | None, planner: Planner
+) -> dict[str, Any]:
+    """Run one invocation of a handler; see the module docstring."""
+    runtime, plan = prepare(event, context, trigger=trigger, function_dir=function_dir, planner=planner)
+    if isinstance(plan, dict):
+        return plan
+    invocation, logger = runtime.invocation, runtime.logger
     results = list(plan.results)
     if plan.intents:
         executor = Executor(
@@ -213,6 +232,8 @@ def _error_fields(exc: Exception) -> dict[str, Any]:
         return log_fields(error_code=exc.code, source="request", field=exc.field, rule=exc.rule)
     if isinstance(exc, EcsError):
         return log_fields(error_code=exc.code, error=exc.message, request_id_ecs=exc.request_id)
+    if isinstance(exc, DependencyUnavailable):
+        return log_fields(error_code=exc.code, error=exc.message)
     return log_fields(error_code=type(exc).__name__, error=str(exc))
 
 
