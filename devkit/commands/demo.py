@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from devkit.local.output import counts_line, table
+from devkit.local.output import counts_line, legend, table
 from devkit.local.runner import invoke, read_event
 from devkit.local.session import target_from
 
@@ -32,7 +33,7 @@ def run_demo(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp, target_from(args) as (template, target, emulator):
         tokens = f"sqlite:///{tmp}/tokens.db"
         print(f"ECS emulator on {target.endpoint} with the sample fleet; token table {tokens}")
-        print(f"event: {args.event} ({event.decode()[:80].strip()}...)\n")
+        print(f"event: {args.event} {json.dumps(json.loads(event), separators=(',', ':'))}\n")
         for run in (1, 2):
             before = emulator.calls("CreateSnapshot") if emulator else 0
             result = invoke(template, "scheduled_backup", event, target, token_table=tokens)
@@ -41,5 +42,6 @@ def run_demo(args: argparse.Namespace) -> int:
                 return 2
             calls = (emulator.calls("CreateSnapshot") if emulator else 0) - before
             print(f"run {run}: {counts_line(result.summary)}  (CreateSnapshot calls: {calls})")
-            print(table(result.summary) + "\n")
+            print(table(result.summary))
+            print(legend(result.summary) + "\n")
     return 0

@@ -24,3 +24,13 @@ def table(summary: dict[str, Any]) -> str:
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def legend(summary: dict[str, Any]) -> str:
+    """Why each error code in the summary ended as it did, from the taxonomy."""
+    from snapstack.ecs.errors import classify
+
+    codes = sorted({d["error_code"] for d in summary.get("disks", []) if d.get("error_code")})
+    return "\n".join(
+        f"  {code}: {classify(code).disposition.value} - {classify(code).reason}" for code in codes
+    )

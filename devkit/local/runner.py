@@ -12,6 +12,7 @@ import contextlib
 import importlib.util
 import os
 import sys
+import threading
 import traceback
 import uuid
 from collections.abc import Iterator, Mapping
@@ -47,19 +48,39 @@ class Result:
     error: str | None = None  # an unhandled exception, formatted as FC logs it
 
 
+_env_lock = threading.Lock()
+_env_users = 0
+_env_saved: dict[str, str | None] = {}
+_env_values: dict[str, str] = {}
+
+
 @contextlib.contextmanager
 def overlay_env(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for the duration of the block, then restore them."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+    """Set environment variables for the block, then restore them.
+
+    The environment is process-wide, so concurrent local invocations (threads) share one
+    overlay: the first sets it, the last restores it, and they must all ask for the same values.
+    """
+    global _env_users, _env_saved, _env_values  # noqa: PLW0603 - mirrors the process-wide environ
+    with _env_lock:
+        if _env_users == 0:
+            _env_saved = {k: os.environ.get(k) for k in values}
+            _env_values = dict(values)
+            os.environ.update(values)
+        elif dict(values) != _env_values:
+            raise RuntimeError("concurrent local invocations must share one environment")
+        _env_users += 1
     try:
         yield
     finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
+        with _env_lock:
+            _env_users -= 1
+            if _env_users == 0:
+                for key, old in _env_saved.items():
+                    if old is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = old
 
 
 def load_handler(spec: FunctionSpec) -> Any:

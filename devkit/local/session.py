@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +43,9 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 def target_from(args: argparse.Namespace) -> Iterator[tuple[Template, Target, EcsEmulator | None]]:
     """The template, the ECS target, and the emulator when one was started here."""
     template = load_template(args.template)
+    if getattr(args, "oss_endpoint", None):
+        os.environ["SNAPSTACK_OSS_ENDPOINT"] = args.oss_endpoint
+        os.environ["SNAPSTACK_OSS_PATH_STYLE"] = "true"
     if args.endpoint:
         yield template, Target(args.endpoint, args.access_key_id or "", args.access_key_secret or ""), None
         return

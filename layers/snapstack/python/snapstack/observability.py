@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 SERVICE = "snapstack"
 NAMESPACE = os.environ.get("SNAPSTACK_METRICS_NAMESPACE", "snapstack")
 _logger: Logger | None = None
+_logger_lock = threading.Lock()
 
 
 class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
@@ -40,7 +42,9 @@ class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
 def get_logger() -> Logger:
     """The process-wide Powertools logger (created on first use)."""
     global _logger  # noqa: PLW0603 - one logger per process, built lazily for cold start
-    if _logger is None:
+    with _logger_lock:  # two invocations starting at once must not build two half-made loggers
+        if _logger is not None:
+            return _logger
         from aws_lambda_powertools import Logger
 
         _logger = Logger(
@@ -52,7 +56,11 @@ def get_logger() -> Logger:
 
 
 def bind_invocation(invocation: Invocation) -> Logger:
-    """Tag every following log line with this invocation's identity."""
+    """Tag every following log line with this invocation's identity.
+
+    The keys are process-wide, which matches FC's built-in Python runtime: one invocation per
+    instance at a time. Concurrent invocations in one process (local tests) may mix them.
+    """
     logger = get_logger()
     logger.remove_keys(["request_id", "function", "fc_service"])
     logger.append_keys(
