@@ -15,15 +15,15 @@ policy's ``period`` is the per-disk cooldown.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from snapstack.jsoninput import JsonInputError, parse_json_model
 from snapstack.policy.model import Policy, Selector
 
 CONFIG_FILE = "snapstack.json"
@@ -141,15 +141,9 @@ def load_config(model: type[M], function_dir: Path | None, env: Mapping[str, str
     env = os.environ if env is None else env
     source, text = _config_text(function_dir, env)
     try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(source, f"line {exc.lineno}", f"not valid JSON ({exc.msg})") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ConfigError(source, field, first["msg"]) from None
+        return parse_json_model(model, text)
+    except JsonInputError as exc:
+        raise ConfigError(source, exc.field, exc.rule) from None
 
 
 def _config_text(function_dir: Path | None, env: Mapping[str, str]) -> tuple[str, str]:

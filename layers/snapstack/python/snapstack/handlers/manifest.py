@@ -6,15 +6,15 @@ from the function's policy, and the targets are still cut down to the policy's a
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from snapstack.ecs.credentials import resolve_credentials
 from snapstack.handlers.runtime import BadInput, DependencyUnavailable
+from snapstack.jsoninput import JsonInputError, parse_json_model
 from snapstack.policy.model import Selector
 
 if TYPE_CHECKING:
@@ -66,15 +66,9 @@ class Manifest(BaseModel):
 def parse_manifest(data: bytes, where: str) -> Manifest:
     """Validate manifest bytes; ``BadInput`` names the field and the rule."""
     try:
-        raw: Any = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput(where, "(body)", f"not valid JSON: {exc}") from None
-    try:
-        return Manifest.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise BadInput(where, field, first["msg"]) from None
+        return parse_json_model(Manifest, data)
+    except JsonInputError as exc:
+        raise BadInput(where, exc.field, exc.rule) from None
 
 
 def read_manifest(record: OssRecord, settings: ManifestSettings, runtime: Runtime) -> Manifest | None:
