@@ -163,3 +163,19 @@ def test_a_deferred_disk_is_done_by_the_retry_with_the_same_token(run, emulator,
     assert retry.summary["created"] == 1 and not retry.incomplete
     assert len(ours(emulator)) == 1
     assert first.summary["disks"][0]["token"] == retry.summary["disks"][0]["token"]
+
+
+def test_an_inline_policy_in_the_timer_payload_needs_no_configuration(run, emulator, monkeypatch):
+    monkeypatch.setenv("SNAPSTACK_CONFIG", "/nonexistent/snapstack.json")  # proves the file is not read
+    inline = {"name": "adhoc", "selector": {"instance_ids": ["i-web-02"]}, "retention_days": 2}
+    event = {**timer_event(), "payload": json.dumps({"policy": inline})}
+    summary = run("scheduled_backup", event).summary
+    assert summary["ok"] and summary["policy"] == "adhoc" and summary["created"] >= 2
+    assert {s["retention_days"] for s in ours(emulator)} == {2}
+
+
+def test_a_bad_inline_policy_names_its_field(run, emulator):
+    inline = {"name": "adhoc", "selector": {"instance_ids": ["i-web-02"]}, "retention_days": 0}
+    summary = run("scheduled_backup", {**timer_event(), "payload": json.dumps({"policy": inline})}).summary
+    assert summary["ok"] is False and summary["error"]["field"] == "policy.retention_days"
+    assert all_calls(emulator) == 0

@@ -1,7 +1,9 @@
 """scheduled_backup: a timer fires; the policy it names snapshots its disks once per slot.
 
-The timer's ``payload`` (a string, FACTS.md §1a) picks the policy: ``{"policy": "daily"}``,
-the bare name ``daily``, or nothing when the configuration holds exactly one policy. The
+The timer's ``payload`` (a string, FACTS.md §1a) gives the policy: by name from the function's
+configuration (``{"policy": "daily"}`` or the bare name ``daily``), inline
+(``{"policy": {...a whole policy...}}``; the payload is set by whoever owns the trigger, so it
+is trusted like the configuration), or nothing when the configuration holds exactly one. The
 slot is the trigger time floored to the policy's period in its time zone, so every fire in
 one slot shares each disk's ClientToken.
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from snapstack.config import ScheduledConfig, load_config
 from snapstack.events.decode import decode_event
@@ -29,26 +33,39 @@ def handle(event: Any, context: Any, function_dir: Path | None = None) -> dict[s
     return invoke(event, context, trigger=TRIGGER, function_dir=function_dir, planner=plan)
 
 
-def choose_policy(payload: str | None, config: ScheduledConfig) -> Policy:
-    """The policy the timer payload names (see the module docstring)."""
-    name: Any = None
+def requested_policy(payload: str | None) -> str | dict[str, Any] | None:
+    """What the timer payload asks for: a policy name, an inline policy, or nothing."""
     text = (payload or "").strip()
-    if text:
+    if not text:
+        return None
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError:
+        return text  # a bare policy name
+    value = data.get("policy") if isinstance(data, dict) else data
+    if isinstance(value, dict) or (isinstance(value, str) and value):
+        return value
+    raise BadInput("timer payload", "policy", 'must name a policy, e.g. {"policy": "daily"}, or hold one')
+
+
+def choose_policy(requested: str | dict[str, Any] | None, function_dir: Path | None) -> Policy:
+    """The inline policy, or the named one from the function's configuration."""
+    if isinstance(requested, dict):
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = text
-        name = data.get("policy") if isinstance(data, dict) else data
-        if not isinstance(name, str) or not name:
-            raise BadInput("timer payload", "policy", 'must be a policy name, e.g. {"policy": "daily"}')
-    elif len(config.policies) == 1:
-        return config.policies[0]
-    else:
-        raise BadInput("timer payload", "policy", "empty, and the configuration has several policies")
-    policy = config.named(name)
+            return Policy.model_validate(requested)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(["policy", *(str(p) for p in first["loc"])])
+            raise BadInput("timer payload", field, first["msg"]) from None
+    config = load_config(ScheduledConfig, function_dir)
+    if requested is None:
+        if len(config.policies) == 1:
+            return config.policies[0]
+        raise BadInput("timer payload", "policy", "empty, and the configuration holds several policies")
+    policy = config.named(requested)
     if policy is None:
         known = ", ".join(p.name for p in config.policies)
-        raise BadInput("timer payload", "policy", f"no policy named {name!r} (configured: {known})")
+        raise BadInput("timer payload", "policy", f"no policy named {requested!r} (configured: {known})")
     return policy
 
 
@@ -57,8 +74,7 @@ def plan(event: Any, runtime: Runtime) -> Plan:
     timer = decode_event(event, expect="timer")
     if not isinstance(timer, TimerEvent):  # expect= guarantees it; this narrows the type
         raise TypeError(type(timer).__name__)
-    config = load_config(ScheduledConfig, runtime.function_dir)
-    policy = choose_policy(timer.payload, config)
+    policy = choose_policy(requested_policy(timer.payload), runtime.function_dir)
     slot = floor_to_slot(timer.trigger_time, policy.period_delta, policy.zone)
     label = compact(slot.start, with_time=policy.period_delta < DAY)
     disks = resolve(runtime.ecs, runtime.region, policy.selector)
