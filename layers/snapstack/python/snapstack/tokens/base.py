@@ -17,6 +17,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -226,46 +227,18 @@ class TokenTable(abc.ABC):
 
     def complete(self, token: str, owner: str, snapshot_id: str) -> TokenRecord:
         """Record the snapshot made under ``owner``'s claim. Idempotent for the same snapshot."""
-        fast = self._finish_held(token, owner, state=TokenState.CREATED, snapshot_id=snapshot_id)
-        if fast is not None:
-            return fast
-        current = self._require(token)
-        if current.state is TokenState.CREATED and current.snapshot_id == snapshot_id:
-            return current
-        self._check_owner(current, owner)
-        done = current.model_copy(
-            update={
-                "state": TokenState.CREATED,
-                "version": current.version + 1,
-                "snapshot_id": snapshot_id,
-                "lease_until": 0.0,
-                "updated_at": self.clock(),
-            }
-        )
-        if not self._compare_and_set(current.version, done):
-            raise LeaseLost(f"token {token}: the claim changed hands before completion")
-        return done
+        return self._finish(token, owner, "completion", state=TokenState.CREATED, snapshot_id=snapshot_id)
 
     def fail(self, token: str, owner: str, code: str, *, retryable: bool) -> TokenRecord:
         """Record a failed attempt; a retryable one can be claimed again at once."""
-        fast = self._finish_held(token, owner, state=TokenState.FAILED, error_code=code, retryable=retryable)
-        if fast is not None:
-            return fast
-        current = self._require(token)
-        self._check_owner(current, owner)
-        failed = current.model_copy(
-            update={
-                "state": TokenState.FAILED,
-                "version": current.version + 1,
-                "error_code": code,
-                "retryable": retryable,
-                "lease_until": 0.0,
-                "updated_at": self.clock(),
-            }
+        return self._finish(
+            token,
+            owner,
+            "the failure was recorded",
+            state=TokenState.FAILED,
+            error_code=code,
+            retryable=retryable,
         )
-        if not self._compare_and_set(current.version, failed):
-            raise LeaseLost(f"token {token}: the claim changed hands before the failure was recorded")
-        return failed
 
     def get(self, token: str) -> TokenRecord | None:
         """The live record of ``token``, or None (expired records read as absent)."""
@@ -288,16 +261,27 @@ class TokenTable(abc.ABC):
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _finish_held(self, token: str, owner: str, **changes: object) -> TokenRecord | None:
-        """The fast path of complete/fail: one CAS against our own claim's record, or None."""
+    def _finish(self, token: str, owner: str, what: str, **changes: Any) -> TokenRecord:
+        """End ``owner``'s claim with ``changes``: one CAS against our own claim's record when we
+        still hold it (no read), else read, check the owner and CAS."""
         held = self._held.pop((token, owner), None)
-        now = self.clock()
-        if held is None or held.expires_at <= now:
-            return None
-        done = held.model_copy(
-            update={**changes, "version": held.version + 1, "lease_until": 0.0, "updated_at": now}
+        if held is not None and held.expires_at > self.clock():
+            done = self._ended(held, changes)
+            if self._compare_and_set(held.version, done):
+                return done
+        current = self._require(token)
+        if current.state is TokenState.CREATED and current.snapshot_id == changes.get("snapshot_id", False):
+            return current  # completed already with this very snapshot
+        self._check_owner(current, owner)
+        done = self._ended(current, changes)
+        if not self._compare_and_set(current.version, done):
+            raise LeaseLost(f"token {token}: the claim changed hands before {what}")
+        return done
+
+    def _ended(self, record: TokenRecord, changes: dict[str, Any]) -> TokenRecord:
+        return record.model_copy(
+            update={**changes, "version": record.version + 1, "lease_until": 0.0, "updated_at": self.clock()}
         )
-        return done if self._compare_and_set(held.version, done) else None
 
     def _require(self, token: str) -> TokenRecord:
         # Live records only: completing an expired record would store a result that already reads as
