@@ -23,6 +23,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.harness import record
+from bench.harness import verdict as summary_verdict
 from devkit.redis_server import RedisServer
 from snapstack.tokens import ClaimOutcome, TokenTable, open_table
 
@@ -146,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
             target = TARGETS.get(backend.name)
             verdict = "-" if target is None else f">= {target:,}  {'ok' if single >= target else 'BELOW'}"
             print(f"{backend.name:<12}{single:>12,.0f}{concurrent:>12,.0f}   {verdict}", flush=True)
+            record(
+                f"token table {backend.name}, pairs/s",
+                f"{single:,.0f} (1 client), {concurrent:,.0f} ({args.clients} clients)",
+                "(reported)" if target is None else f">= {target:,} (1 client)",
+                "-" if target is None else summary_verdict(single >= target, f"{single / target:.1f}x"),
+            )
     return 0
 
 

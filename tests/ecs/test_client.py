@@ -235,3 +235,14 @@ class TestCredentials:
     def test_repr_hides_secrets(self):
         text = repr(Credentials("id", "very-secret", "very-token"))
         assert "very-secret" not in text and "very-token" not in text
+
+
+def test_pace_runs_before_every_attempt_retries_included(server, make_client):
+    server.answers = [
+        server.error(403, "Throttling"),
+        server.error(403, "Throttling"),
+        server.ok(SnapshotId="s"),
+    ]
+    paced = []
+    make_client().create_snapshot(REQ, pace=lambda: paced.append(len(server.requests)))
+    assert paced == [0, 1, 2]  # one token before each of the three requests

@@ -183,10 +183,9 @@ class Executor:
         return self._create(intent, base)
 
     def _create(self, intent: Intent, base: dict[str, Any]) -> DiskResult:
-        self.limiter.acquire()
         started = time.perf_counter()
         try:
-            created = self.ecs.create_snapshot(intent.request)
+            created = self.ecs.create_snapshot(intent.request, pace=self.limiter.acquire)
         except EcsError as exc:
             latency = (time.perf_counter() - started) * 1000
             self.stats.saw_latency(latency)

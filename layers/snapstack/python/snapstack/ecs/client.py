@@ -150,12 +150,18 @@ class EcsClient:
         # Sees every failed attempt, retried or not (metrics count throttles the retries hid).
         self._on_error = on_error
 
-    def create_snapshot(self, request: CreateSnapshotRequest) -> CreateSnapshotResult:
-        """Create one snapshot; retries reuse one ClientToken, so ECS makes at most one."""
+    def create_snapshot(
+        self, request: CreateSnapshotRequest, *, pace: Callable[[], None] | None = None
+    ) -> CreateSnapshotResult:
+        """Create one snapshot; retries reuse one ClientToken, so ECS makes at most one.
+
+        ``pace`` runs before every attempt, retries included (a rate limiter's ``acquire``), so
+        retried throttles are paced like first attempts instead of feeding more throttles.
+        """
         if request.client_token is None:
             request = request.model_copy(update={"client_token": f"snapstack-{uuid.uuid4().hex}"})
         token = request.client_token or ""
-        body, attempts = self._call("create_snapshot", request.to_sdk())
+        body, attempts = self._call("create_snapshot", request.to_sdk(), pace)
         return CreateSnapshotResult(
             snapshot_id=body.snapshot_id,
             request_id=body.request_id,
@@ -168,7 +174,9 @@ class EcsClient:
         body, _ = self._call(operation, sdk_request)
         return body
 
-    def _call(self, operation: str, sdk_request: Any) -> tuple[Any, int]:
+    def _call(
+        self, operation: str, sdk_request: Any, pace: Callable[[], None] | None = None
+    ) -> tuple[Any, int]:
         from darabonba.runtime import RuntimeOptions
 
         method = getattr(self._sdk, f"{operation}_with_options")
@@ -177,6 +185,8 @@ class EcsClient:
         attempt = 0
         while True:
             attempt += 1
+            if pace is not None:
+                pace()
             try:
                 response = method(sdk_request, RuntimeOptions())
                 return response.body, attempt

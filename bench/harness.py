@@ -1,0 +1,266 @@
+"""What the benchmarks share: the emulator in its own process, the local runner, and the summary.
+
+- ``emulator_process`` starts ``snapstack emulator start`` in a child process (its own
+  interpreter lock, so the emulator's CPU is never counted as ours) on a fleet and a faults
+  configuration, and talks to its control API over loopback.
+- ``run_scheduled`` runs scheduled_backup of template.yml in this process through the devkit
+  local runner, with a policy given inline (``SNAPSTACK_CONFIG_JSON``) and a fresh SQLite token
+  table; the function's per-disk log lines go to /dev/null, so they are formatted and written
+  (a real cost) but do not flood the terminal.
+- ``record`` files one row of the summary table that ``python -m bench`` prints at the end.
+
+Everything here talks to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+TEMPLATE = ROOT / "template.yml"
+LAYER = ROOT / "layers" / "snapstack" / "python"
+
+#: The policy name the benchmarks' configurations use.
+POLICY = "bench"
+#: A fixed trigger time: every run of one benchmark shares its schedule slot.
+TRIGGER_TIME = "2026-11-27T20:00:00Z"
+
+
+def quiet_credentials_chain() -> None:
+    """The credential chain must never reach for the metadata address (as in ``make test``)."""
+    os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+    os.environ.setdefault("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
+
+
+# --- the summary table ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the final summary: what was measured, against what, and the verdict."""
+
+    benchmark: str
+    measured: str
+    target: str
+    verdict: str
+
+
+ROWS: list[Row] = []
+
+
+def record(benchmark: str, measured: str, target: str, verdict: str) -> Row:
+    """File a summary row (printed by ``python -m bench`` at the end) and return it."""
+    row = Row(benchmark, measured, target, verdict)
+    ROWS.append(row)
+    return row
+
+
+def verdict(ok: bool, ratio: str = "") -> str:
+    """``ok``/``MISSED``, after an optional ratio."""
+    word = "ok" if ok else "MISSED"
+    return f"{ratio}  {word}" if ratio else word
+
+
+def format_table(rows: list[Row]) -> str:
+    """The rows as a fixed-width text table."""
+    head = Row("benchmark", "measured", "target", "ratio / verdict")
+    widths = [max(len(getattr(r, f)) for r in [head, *rows]) for f in ("benchmark", "measured", "target")]
+    lines = []
+    for n, row in enumerate([head, *rows]):
+        cells = (row.benchmark, row.measured, row.target)
+        lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + "  " + row.verdict)
+        if n == 0:
+            lines.append("-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+# --- the emulator in its own process ------------------------------------------------------------------
+
+
+@dataclass
+class Emulator:
+    """A running emulator process: its endpoint and its control API."""
+
+    endpoint: str
+    process: subprocess.Popen[str] | None = None  # None: started elsewhere (another process owns it)
+
+    def control(self, method: str, route: str, body: Mapping[str, Any] | None = None) -> Any:
+        """Call ``/_emulator/<route>``; returns the decoded JSON answer."""
+        host, port = self.endpoint.rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            data = json.dumps(body).encode() if body is not None else b""
+            conn.request(method, f"/_emulator/{route}", body=data, headers={"Content-Length": str(len(data))})
+            response = conn.getresponse()
+            payload = response.read()
+        finally:
+            conn.close()
+        if response.status != 200:
+            raise RuntimeError(f"emulator {method} {route}: {response.status} {payload[:200]!r}")
+        return json.loads(payload)
+
+    def reset(self) -> None:
+        """Back to the initial fleet and faults, counters at zero."""
+        self.control("POST", "reset", {})
+
+    def outcomes(self, action: str) -> dict[str, int]:
+        """How the requests of ``action`` ended so far (``{"OK": n, "Throttling": m, ...}``)."""
+        counters = self.control("GET", "counters")
+        return dict(counters.get(action, {}).get("outcomes", {}))
+
+    def target(self) -> Any:
+        """A devkit ``Target`` for this emulator, with its plain AccessKey pair."""
+        from devkit.emulator.server import DEFAULT_CREDENTIALS
+        from devkit.local.runner import Target
+
+        cred = DEFAULT_CREDENTIALS[0]
+        return Target(self.endpoint, cred.access_key_id, cred.access_key_secret)
+
+
+@contextlib.contextmanager
+def emulator_process(
+    fleet: Mapping[str, Any] | None = None,
+    faults: Mapping[str, Any] | None = None,
+    *,
+    start_timeout: float = 60,
+) -> Iterator[Emulator]:
+    """``snapstack emulator start`` in a child process on ``fleet`` (None: the sample fleet)."""
+    with tempfile.TemporaryDirectory(prefix="snapstack-bench-") as tmp:
+        args = [sys.executable, "-m", "devkit.cli", "emulator", "start", "--port", "0"]
+        if fleet is not None:
+            fleet_file = Path(tmp) / "fleet.json"
+            fleet_file.write_text(json.dumps(fleet))
+            args += ["--fleet", str(fleet_file)]
+        if faults is not None:
+            faults_file = Path(tmp) / "faults.json"
+            faults_file.write_text(json.dumps(faults))
+            args += ["--faults", str(faults_file)]
+        proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=ROOT
+        )
+        try:
+            assert proc.stdout is not None
+            first = _readline(proc, start_timeout)
+            if "http://" not in first:
+                raise RuntimeError(f"the emulator did not start: {first!r}")
+            yield Emulator(first.split("http://", 1)[1].split()[0], proc)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _readline(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The child's first line of output, waiting at most ``timeout`` seconds."""
+    import selectors
+
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            raise RuntimeError(f"the emulator printed nothing in {timeout:.0f} s")
+    return proc.stdout.readline()
+
+
+# --- running scheduled_backup in this process ---------------------------------------------------------
+
+
+def scheduled_config(rate_limit: float, concurrency: int, **policy: Any) -> dict[str, Any]:
+    """A scheduled_backup configuration with one policy over every disk of the region."""
+    return {
+        "policies": [
+            {
+                "name": POLICY,
+                "selector": {"all_disks": True},
+                "rate_limit": rate_limit,
+                "concurrency": concurrency,
+                **policy,
+            }
+        ]
+    }
+
+
+def timer_event(trigger_time: str = TRIGGER_TIME) -> bytes:
+    """A timer event naming the benchmark policy."""
+    payload = json.dumps({"policy": POLICY})
+    return json.dumps({"triggerTime": trigger_time, "triggerName": "bench", "payload": payload}).encode()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One scheduled_backup invocation as a benchmark sees it."""
+
+    summary: dict[str, Any]
+    wall: float  # seconds
+    cpu: float  # process_time seconds of this whole process (every thread)
+    incomplete: bool
+
+    def count(self, outcome: str) -> int:
+        """Disks that ended with ``outcome``."""
+        return int(self.summary.get(outcome, 0))
+
+    def codes(self, outcome: str) -> dict[str, int]:
+        """Error codes of the disks that ended with ``outcome``."""
+        out: dict[str, int] = {}
+        for disk in self.summary.get("disks", []):
+            if disk["outcome"] == outcome:
+                code = disk.get("error_code", "-")
+                out[code] = out.get(code, 0) + 1
+        return out
+
+
+def run_scheduled(
+    emulator: Emulator,
+    config: Mapping[str, Any],
+    token_table: str,
+    *,
+    trigger_time: str = TRIGGER_TIME,
+    timeout: int = 300,
+) -> RunResult:
+    """Invoke scheduled_backup once in this process, as ``devkit.local.runner.invoke`` does, and time it.
+
+    ``timeout`` replaces the template's FC timeout, so a stuck run ends (its remaining disks
+    deferred) within that many seconds instead of the template's 900.
+    """
+    import dataclasses
+
+    from devkit.local.runner import load_handler, local_env, make_context, overlay_env
+    from devkit.local.template import load_template
+    from snapstack.handlers.runtime import IncompleteRun
+
+    template = load_template(TEMPLATE)
+    spec = dataclasses.replace(template.function("scheduled_backup"), timeout=timeout)
+    target = emulator.target()
+    env = {**local_env(spec, target, token_table), "SNAPSTACK_CONFIG_JSON": json.dumps(config)}
+    event = timer_event(trigger_time)
+    incomplete = False
+    with overlay_env(env), open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        handler = load_handler(spec)
+        context = make_context(template, spec, target)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        try:
+            summary = handler(event, context)
+        except IncompleteRun as exc:  # FC would deliver the event again; the figures still count
+            summary, incomplete = exc.summary, True
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return RunResult(summary, wall, cpu, incomplete)
+
+
+def sqlite_url(directory: str | Path) -> str:
+    """A token table URL for a fresh SQLite file in ``directory``."""
+    return f"sqlite:///{Path(directory).resolve()}/tokens.db"
