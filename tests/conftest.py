@@ -4,5 +4,14 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
 os.environ.setdefault("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--long`` scales tests/reliability up; pytest reads options only from the top conftest."""
+    parser.addoption(
+        "--long", action="store_true", default=False, help="reliability scenarios at full size (manual runs)"
+    )

@@ -15,6 +15,7 @@ policy's ``period`` is the per-disk cooldown.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -167,3 +168,21 @@ def token_table_url(env: Mapping[str, str] | None = None) -> str:
     from snapstack.tokens import DEFAULT_URL
 
     return env.get("SNAPSTACK_TOKEN_TABLE") or DEFAULT_URL
+
+
+def lease_seconds(env: Mapping[str, str] | None = None) -> float | None:
+    """How long a claim holds its token: ``SNAPSTACK_LEASE_SECONDS``, else None (the table's default).
+
+    The lease is how soon a crashed invocation's claims can be taken over by a retry.
+    """
+    env = os.environ if env is None else env
+    text = env.get("SNAPSTACK_LEASE_SECONDS")
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError("environment", "SNAPSTACK_LEASE_SECONDS", f"must be seconds > 0 (got {text!r})")
+    return value

@@ -4,8 +4,9 @@ For each intent: claim its ClientToken in the token table; only the owner calls
 CreateSnapshot, with that same token, so ECS-side idempotence backs the table up; then the
 record is completed or failed. Every ECS error ends where the taxonomy says: retryable ones
 (after the client's own retries) are *deferred* and stay claimable, skips are *skipped*,
-the rest *failed*. A token table that cannot be reached means no ECS call at all: never a
-snapshot without a record. Work runs on a bounded thread pool behind one shared rate limiter.
+the rest *failed*. A token table that cannot be reached means no ECS call at all (never a
+snapshot without a record) and a *deferred* disk, so FC's retry finishes it. Work runs on a
+bounded thread pool behind one shared rate limiter.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from snapstack.ecs.errors import Disposition, EcsError, classify
 from snapstack.ecs.request import CreateSnapshotRequest
 from snapstack.observability import log_fields
-from snapstack.tokens.base import ClaimOutcome, TokenTableError
+from snapstack.tokens.base import ClaimOutcome, TokenTableError, TokenTableUnavailable
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
@@ -155,11 +156,19 @@ class Executor:
                 lease_seconds=self.lease_seconds,
                 meta={"disk_id": intent.disk_id, **intent.labels},
             )
+        except TokenTableUnavailable as exc:
+            # Deferred, not failed: FC's retry of this event finishes the disk once the table is back.
+            return DiskResult(
+                **base,
+                outcome=Outcome.DEFERRED,
+                error_code="TokenTable.Unavailable",
+                message=f"{exc} (no ECS call made)",
+            )
         except TokenTableError as exc:
             return DiskResult(
                 **base,
                 outcome=Outcome.FAILED,
-                error_code="TokenTable.Unavailable",
+                error_code="TokenTable.Error",
                 message=f"{exc} (no ECS call made)",
             )
         record = claim.record

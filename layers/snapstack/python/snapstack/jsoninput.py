@@ -23,7 +23,7 @@ def parse_json_model(model: type[M], data: str | bytes) -> M:
     """``model`` validated from the JSON text ``data``; raises ``JsonInputError``."""
     try:
         raw: Any = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # also: not UTF-8, nested too deep, an integer too long
         raise JsonInputError("(body)", f"not valid JSON ({exc})") from None
     try:
         return model.model_validate(raw)

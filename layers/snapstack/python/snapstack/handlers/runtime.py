@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from snapstack.config import ConfigError, token_table_url
+from snapstack.config import ConfigError, lease_seconds, token_table_url
 from snapstack.ecs.errors import EcsError, InvalidRequest
 from snapstack.events.errors import EventDecodeError
 from snapstack.execute import DiskResult, Executor, Intent, Outcome, RunStats
@@ -88,6 +88,7 @@ class Runtime:
     stats: RunStats
     function_dir: Path | None
     _ecs: EcsClient | None = None
+    lease_seconds: float | None = None  # None: the token table's default
 
     @property
     def region(self) -> str:
@@ -135,6 +136,7 @@ def prepare(
     logger = bind_invocation(invocation)
     runtime = Runtime(invocation, logger, RunStats(), function_dir)
     try:
+        runtime.lease_seconds = lease_seconds()
         return runtime, planner(event, runtime)
     except (EventDecodeError, ConfigError, BadInput, InvalidRequest) as exc:
         return runtime, _bad_input(invocation, logger, trigger, exc)
@@ -161,6 +163,7 @@ def invoke(
             deadline=invocation.deadline(),
             logger=logger,
             stats=runtime.stats,
+            lease_seconds=runtime.lease_seconds,
         )
         results += executor.run(plan.intents, plan.policy.concurrency)
     summary = summarise(invocation, trigger, plan, results)

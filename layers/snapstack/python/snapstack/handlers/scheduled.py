@@ -42,6 +42,8 @@ def requested_policy(payload: str | None) -> str | dict[str, Any] | None:
         data: Any = json.loads(text)
     except json.JSONDecodeError:
         return text  # a bare policy name
+    except (ValueError, RecursionError) as exc:  # nested too deep, or an integer too long for int()
+        raise BadInput("timer payload", "policy", f"not usable JSON ({exc})") from None
     value = data.get("policy") if isinstance(data, dict) else data
     if isinstance(value, dict) or (isinstance(value, str) and value):
         return value
