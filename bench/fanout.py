@@ -55,23 +55,10 @@ def sequential_rate(emulator: Emulator, disks: int, seconds: float) -> tuple[flo
     Bounded by ``disks`` calls and ``seconds``; returns (rate, calls made, outcomes).
     """
     from alibabacloud_ecs20140526 import models as ecs_models
-    from alibabacloud_ecs20140526.client import Client
     from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
-    from alibabacloud_tea_openapi.models import Config
     from darabonba.runtime import RuntimeOptions
 
-    from devkit.emulator.server import DEFAULT_CREDENTIALS
-
-    cred = DEFAULT_CREDENTIALS[0]
-    client = Client(
-        Config(
-            access_key_id=cred.access_key_id,
-            access_key_secret=cred.access_key_secret,
-            region_id="cn-hangzhou",
-            endpoint=emulator.endpoint,
-            protocol="http",
-        )
-    )
+    client = emulator.sdk_client()
     runtime = RuntimeOptions()
     outcomes: dict[str, int] = {}
     batch = uuid.uuid4().hex[:8]

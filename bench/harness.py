@@ -111,6 +111,24 @@ class Emulator:
             raise RuntimeError(f"emulator {method} {route}: {response.status} {payload[:200]!r}")
         return json.loads(payload)
 
+    def sdk_client(self) -> Any:
+        """An official ECS SDK client for this emulator (its default key pair, plain HTTP)."""
+        from alibabacloud_ecs20140526.client import Client
+        from alibabacloud_tea_openapi.models import Config
+
+        from devkit.emulator.server import DEFAULT_CREDENTIALS
+
+        cred = DEFAULT_CREDENTIALS[0]
+        return Client(
+            Config(
+                access_key_id=cred.access_key_id,
+                access_key_secret=cred.access_key_secret,
+                region_id="cn-hangzhou",
+                endpoint=self.endpoint,
+                protocol="http",
+            )
+        )
+
     def reset(self) -> None:
         """Back to the initial fleet and faults, counters at zero."""
         self.control("POST", "reset", {})

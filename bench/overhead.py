@@ -45,22 +45,9 @@ TARGET_MS = 2.0  # handler CPU per disk
 def sdk_cpu_per_call(emulator: Emulator, calls: int, seconds: float) -> tuple[float, int]:
     """CPU milliseconds per official-SDK CreateSnapshot call in a plain loop (bounded in count and time)."""
     from alibabacloud_ecs20140526 import models as ecs_models
-    from alibabacloud_ecs20140526.client import Client
-    from alibabacloud_tea_openapi.models import Config
     from darabonba.runtime import RuntimeOptions
 
-    from devkit.emulator.server import DEFAULT_CREDENTIALS
-
-    cred = DEFAULT_CREDENTIALS[0]
-    client = Client(
-        Config(
-            access_key_id=cred.access_key_id,
-            access_key_secret=cred.access_key_secret,
-            region_id="cn-hangzhou",
-            endpoint=emulator.endpoint,
-            protocol="http",
-        )
-    )
+    client = emulator.sdk_client()
     runtime = RuntimeOptions()
     batch = uuid.uuid4().hex[:8]
     made = 0
