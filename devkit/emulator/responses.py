@@ -193,7 +193,7 @@ class Authenticator:
             raise ApiError("SignatureDoesNotMatch")
         self._fresh(headers.get("x-acs-date"), headers.get("x-acs-signature-nonce"))
         if headers.get("x-acs-version") != API_VERSION:
-            raise ApiError("UnsupportedOperation", f"version {headers.get('x-acs-version')!r}")
+            raise ApiError("InvalidAction.NotFound", f"version {headers.get('x-acs-version')!r}")
         return action
 
     def _verify_v2(self, method: str, query: Mapping[str, str]) -> str:
@@ -208,7 +208,7 @@ class Authenticator:
             raise ApiError("SignatureDoesNotMatch")
         self._fresh(query.get("Timestamp"), query.get("SignatureNonce"))
         if query.get("Version") != API_VERSION:
-            raise ApiError("UnsupportedOperation", f"version {query.get('Version')!r}")
+            raise ApiError("InvalidAction.NotFound", f"version {query.get('Version')!r}")
         action = query.get("Action")
         if not action:
             raise ApiError("MissingParameter", "Action")
@@ -437,10 +437,10 @@ class Actions:
         return frozenset(self._prepare)
 
     def prepare(self, action: str, params: Mapping[str, str]) -> Prepared:
-        """Validate and claim; raises ``ApiError`` (UnsupportedOperation for an unknown action)."""
+        """Validate and claim; raises ``ApiError`` (InvalidAction.NotFound for an unknown action)."""
         handler = self._prepare.get(action)
         if handler is None:
-            raise ApiError("UnsupportedOperation", action)
+            raise ApiError("InvalidAction.NotFound", action)
         return handler(params)
 
     def _create_snapshot(self, params: Mapping[str, str]) -> Prepared:

@@ -159,7 +159,7 @@ class EmulatorApp:
         extra: list[tuple[str, str]] = []
         try:
             if path != "/":
-                raise ApiError("UnsupportedOperation", f"RPC requests go to /, not {path}")
+                raise ApiError("InvalidAction.NotFound", f"RPC requests go to /, not {path}")
             wire = WireRequest(environ["REQUEST_METHOD"], path, query, form, headers, body)
             action = self.auth.verify(wire)
             result = self._perform(action, api_params({**query, **form}, "authorization" not in headers))

@@ -83,7 +83,7 @@ def test_an_unknown_action_is_unsupported(emu: EcsEmulator) -> None:
         body_type="json",
     )
     request = OpenApiRequest(query={"InstanceId": "i-web-01"})
-    assert error_of(lambda: client.call_api(params, request, RUNTIME)) == ("UnsupportedOperation", 400)
+    assert error_of(lambda: client.call_api(params, request, RUNTIME)) == ("InvalidAction.NotFound", 404)
 
 
 # --- raw requests: what the SDK never sends ----------------------------------------------------------
