@@ -13,27 +13,15 @@ import pytest
 import tablestore
 
 from devkit.tablestore.testing import RunningEmulator, start_emulator
+from tests.tokens.support import FakeClock
 
 # A fixed, recent instant: cell versions and table TTL run on it, the protocol dates on real time.
 EPOCH = 1_760_000_000.0
 
 
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: float = EPOCH) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(EPOCH)
 
 
 @pytest.fixture

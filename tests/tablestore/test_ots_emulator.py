@@ -24,7 +24,8 @@ from tablestore import (
 )
 
 from devkit.tablestore.testing import RunningEmulator, start_emulator
-from tests.tablestore.conftest import FakeClock, create_table
+from tests.tablestore.conftest import create_table
+from tests.tokens.support import FakeClock
 
 IGNORE = RowExistenceExpectation.IGNORE
 EXIST = RowExistenceExpectation.EXPECT_EXIST

@@ -7,9 +7,7 @@ the stored row layout, configuration (URL, credentials) and failure modes (servi
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,7 +26,7 @@ from snapstack.tokens.base import (
     TokenTableUnavailable,
 )
 from snapstack.tokens.tablestore import TablestoreTokenTable, parse_url
-from tests.tablestore.conftest import FakeClock
+from tests.tokens.support import FakeClock, race
 
 LEASE = 30.0
 TTL = 3600.0
@@ -171,30 +169,6 @@ def test_an_integer_clock_still_compares_as_numbers(make_table: Callable[..., Ta
 
 
 # -- races -----------------------------------------------------------------------------------------
-
-
-def race(
-    tables: list[TablestoreTokenTable], attempt: Callable[[TokenTable, str], ClaimOutcome]
-) -> Counter[str]:
-    """Run ``attempt(table, owner)`` on one thread per table, all released at once."""
-    barrier = threading.Barrier(len(tables))
-    outcomes: list[str] = []
-    errors: list[BaseException] = []
-
-    def run(table: TokenTable, owner: str) -> None:
-        try:
-            barrier.wait(timeout=10)
-            outcomes.append(attempt(table, owner).value)
-        except BaseException as exc:  # re-raised below: a thread's failure must fail the test
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(table, f"owner-{i}")) for i, table in enumerate(tables)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not errors, errors
-    return Counter(outcomes)
 
 
 def claim(table: TokenTable, owner: str) -> ClaimOutcome:

@@ -13,10 +13,11 @@ TableFactory = Callable[..., TokenTable]
 
 
 class FakeClock:
-    """A clock the test moves by hand; starts at the real time so Redis key expiry stays ahead."""
+    """A clock the test moves by hand; by default it starts at the real time, so Redis key expiry
+    stays ahead of it."""
 
-    def __init__(self) -> None:
-        self.now = time.time()
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
 
     def __call__(self) -> float:
         return self.now
