@@ -203,6 +203,11 @@ def test_config_from_env_requires_a_region():
     assert (cfg.endpoint, cfg.protocol) == ("127.0.0.1:1", "http")
     with pytest.raises(Exception, match="no region"):
         EcsConfig.from_env({})
+    assert EcsConfig.from_env({}, fallback_region="cn-shanghai").region_id == "cn-shanghai"
+    assert (
+        EcsConfig.from_env({"FC_REGION": "cn-beijing"}, fallback_region="cn-shanghai").region_id
+        == "cn-beijing"
+    )
 
 
 class TestCredentials:

@@ -52,13 +52,17 @@ class EcsConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> EcsConfig:
-        """Settings from ``SNAPSTACK_ECS_*``, ``SNAPSTACK_RETRY_*`` and FC's region; ``overrides`` win."""
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, fallback_region: str | None = None, **overrides: Any
+    ) -> EcsConfig:
+        """Settings from ``SNAPSTACK_ECS_*``, ``SNAPSTACK_RETRY_*`` and the region variables
+        (``fallback_region`` when none is set, e.g. the FC context's); ``overrides`` win."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {
             "region_id": env.get("SNAPSTACK_REGION")
             or env.get("FC_REGION")
-            or env.get("ALIBABA_CLOUD_REGION_ID"),
+            or env.get("ALIBABA_CLOUD_REGION_ID")
+            or fallback_region,
             "endpoint": env.get("SNAPSTACK_ECS_ENDPOINT") or None,
             "protocol": env.get("SNAPSTACK_ECS_PROTOCOL") or "https",
             "retry": RetryPolicy(

@@ -102,7 +102,7 @@ class Runtime:
             from snapstack.ecs.client import EcsClient, EcsConfig
             from snapstack.ecs.credentials import resolve_credentials
 
-            config = EcsConfig.from_env(region_id=_region(self.invocation))
+            config = EcsConfig.from_env(fallback_region=self.invocation.region or None)
             self._ecs = EcsClient(
                 config,
                 resolve_credentials(self.invocation.context),
@@ -110,10 +110,6 @@ class Runtime:
                 on_error=self.stats.saw_error,
             )
         return self._ecs
-
-
-def _region(invocation: Invocation) -> str | None:
-    return os.environ.get("SNAPSTACK_REGION") or invocation.region or None
 
 
 def table_for(url: str) -> TokenTable:
