@@ -34,9 +34,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from snapstack.events._wire import ROOT, decoding, fail, join, json_type, load_json, preview
 from snapstack.events.cloudevents import BODY_FIELDS, QUEUE_TYPES, CloudEvent, EventBatch, queue_message
-from snapstack.events.cms import CmsThresholdAlarm, EcsSystemEvent, is_cms_alarm, is_cms_form, is_system_event
+from snapstack.events.cms import CmsThresholdAlarm, EcsSystemEvent
 from snapstack.events.decode import DecodedEvent
 from snapstack.events.mns import MnsMessage, base64_bytes
+from snapstack.events.shapes import is_cms_alarm, is_cms_form, is_system_event
 
 _SHAPE = "alarm"
 _ALERT_LEVELS = frozenset({"WARN", "CRITICAL"})

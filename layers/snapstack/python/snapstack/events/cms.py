@@ -52,29 +52,12 @@ _ALARM_KEYS = frozenset(
         "regionId",
     }
 )
-_SYSTEM_EVENT_KEYS = frozenset({"ver", "product", "resourceId", "eventTime", "content"})
-_FORM_ALARM = re.compile(r"(?:^|&)(?:alertName|alertState)=")
 _MAP_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*", re.ASCII)
 _MAP_SPLIT = re.compile(r",\s*(?=[A-Za-z_][A-Za-z0-9_.\-]*=)", re.ASCII)
 _DIGITS = re.compile(r"[0-9]{1,20}", re.ASCII)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # A callback carries ~25 fields; the bound keeps a hostile body from costing much to parse.
 _MAX_FORM_FIELDS = 200
-
-
-def is_cms_alarm(obj: dict[str, Any]) -> bool:
-    """Whether a JSON object is a CMS threshold alarm (it has alertName or alertState)."""
-    return "alertName" in obj or "alertState" in obj
-
-
-def is_cms_form(text: str) -> bool:
-    """Whether text is a form-encoded CMS threshold alarm (an alertName= or alertState= field)."""
-    return _FORM_ALARM.search(text) is not None
-
-
-def is_system_event(obj: dict[str, Any]) -> bool:
-    """Whether a JSON object is a CMS system-event notification (two or more of its keys)."""
-    return len(_SYSTEM_EVENT_KEYS.intersection(obj)) >= 2
 
 
 class CmsThresholdAlarm(BaseModel):

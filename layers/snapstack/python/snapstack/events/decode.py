@@ -37,26 +37,23 @@ refuses a shape the handler cannot serve before any field is read.
 
 from __future__ import annotations
 
+import importlib
 import json
-from collections.abc import Callable
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from snapstack.events._wire import ROOT, check_json, decoding, fail, load_json
-from snapstack.events.cloudevents import CloudEvent, EventBatch
-from snapstack.events.cms import (
-    CmsThresholdAlarm,
-    EcsSystemEvent,
-    is_cms_alarm,
-    is_cms_form,
-    is_system_event,
-)
 from snapstack.events.errors import EventDecodeError
-from snapstack.events.mns import MnsMessage, is_mns_json, is_stream_attrs
-from snapstack.events.oss import OssEvent
-from snapstack.events.timer import TimerEvent
+from snapstack.events.shapes import is_cms_alarm, is_cms_form, is_mns_json, is_stream_attrs, is_system_event
+
+if TYPE_CHECKING:
+    from snapstack.events.cloudevents import CloudEvent, EventBatch
+    from snapstack.events.cms import CmsThresholdAlarm, EcsSystemEvent
+    from snapstack.events.mns import MnsMessage
+    from snapstack.events.oss import OssEvent
+    from snapstack.events.timer import TimerEvent
 
 DecodedEvent: TypeAlias = (
-    TimerEvent | OssEvent | MnsMessage | CloudEvent | EventBatch | CmsThresholdAlarm | EcsSystemEvent
+    "TimerEvent | OssEvent | MnsMessage | CloudEvent | EventBatch | CmsThresholdAlarm | EcsSystemEvent"
 )
 RawEvent: TypeAlias = bytes | bytearray | memoryview | str | dict[str, Any] | list[Any]
 EventKind = Literal["timer", "oss", "mns", "eventbridge", "alarm"]
@@ -70,13 +67,26 @@ KIND_SHAPES: dict[str, frozenset[str]] = {
     "eventbridge": frozenset({"cloudevent", "batch"}),
     "alarm": frozenset({"cms_alarm", "system_event", "cloudevent", "batch", "mns"}),
 }
-_DECODERS: dict[str, Callable[[Any], DecodedEvent]] = {
-    "mns": MnsMessage.from_json,
-    "timer": TimerEvent.from_json,
-    "oss": OssEvent.from_json,
-    "cloudevent": CloudEvent.from_json,
-    "cms_alarm": CmsThresholdAlarm.from_json,
-    "system_event": EcsSystemEvent.from_json,
+
+
+class _Decoder(Protocol):
+    """What decode needs of a family's model class (not every model has every constructor)."""
+
+    def from_json(self, value: Any) -> DecodedEvent: ...
+    def from_stream(self, body: str | bytes) -> DecodedEvent: ...
+    def from_form(self, text: str) -> DecodedEvent: ...
+
+
+# shape -> (module, model). A family is imported when its first event arrives, so a function
+# loads only the families it is sent (a timer function never builds the alarm models).
+_MODELS: dict[str, tuple[str, str]] = {
+    "mns": ("snapstack.events.mns", "MnsMessage"),
+    "timer": ("snapstack.events.timer", "TimerEvent"),
+    "oss": ("snapstack.events.oss", "OssEvent"),
+    "cloudevent": ("snapstack.events.cloudevents", "CloudEvent"),
+    "batch": ("snapstack.events.cloudevents", "EventBatch"),
+    "cms_alarm": ("snapstack.events.cms", "CmsThresholdAlarm"),
+    "system_event": ("snapstack.events.cms", "EcsSystemEvent"),
 }
 _UNKNOWN = "unknown"
 
@@ -108,7 +118,7 @@ def _decode(raw: Any, expect: str | None) -> DecodedEvent:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             if expect == "mns":
-                return MnsMessage.from_stream(data)
+                return _model("mns").from_stream(data)
             fail(
                 _UNKNOWN,
                 ROOT,
@@ -126,31 +136,38 @@ def _decode(raw: Any, expect: str | None) -> DecodedEvent:
             value = load_json(text, _UNKNOWN)
         except EventDecodeError:
             if expect == "mns":
-                return MnsMessage.from_stream(text)
+                return _model("mns").from_stream(text)
             raise
         return _from_value(value, text, expect)
     if expect != "mns" and is_cms_form(text):
         _check_expected(expect, "cms_alarm")
-        return CmsThresholdAlarm.from_form(text)
+        return _model("cms_alarm").from_form(text)
     _check_expected(expect, "mns", "non-JSON text, i.e. an MNS STREAM body")
-    return MnsMessage.from_stream(text)
+    return _model("mns").from_stream(text)
 
 
 def _from_value(value: dict[str, Any] | list[Any], text: str | None, expect: str | None) -> DecodedEvent:
     """Dispatch parsed JSON; ``text`` is what arrived, kept verbatim if it is a STREAM body."""
     if isinstance(value, list):
         if expect == "mns":
-            return MnsMessage.from_stream(_verbatim(value, text))
+            return _model("mns").from_stream(_verbatim(value, text))
         _check_expected(expect, "batch")
-        return EventBatch.from_json(value)
+        return _model("batch").from_json(value)
     shape = _detect(value, mns_only=expect == "mns")
     if shape is None:
         if expect == "mns":
-            return MnsMessage.from_stream(_verbatim(value, text))
+            return _model("mns").from_stream(_verbatim(value, text))
         keys = ", ".join(sorted(value)[:8]) or "none"
         fail(_UNKNOWN, ROOT, f"a JSON object that matches no trigger shape (keys: {keys})")
     _check_expected(expect, shape)
-    return _DECODERS[shape](value)
+    return _model(shape).from_json(value)
+
+
+def _model(shape: str) -> _Decoder:
+    """The model class that decodes ``shape`` (its family module imported on first use)."""
+    module, name = _MODELS[shape]
+    decoder: _Decoder = getattr(importlib.import_module(module), name)
+    return decoder
 
 
 def _detect(obj: dict[str, Any], *, mns_only: bool) -> str | None:

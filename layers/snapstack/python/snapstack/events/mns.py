@@ -30,31 +30,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from snapstack.events._wire import ROOT, Node, decoding, epoch_time, load_json, preview
+from snapstack.events.shapes import MNS_JSON_KEYS, is_mns_json, is_stream_attrs
 
-MNS_JSON_KEYS = frozenset(
-    {
-        "TopicOwner",
-        "Message",
-        "Subscriber",
-        "PublishTime",
-        "SubscriptionName",
-        "MessageMD5",
-        "TopicName",
-        "MessageId",
-    }
-)
 _HEX32 = re.compile(r"[0-9A-Fa-f]{32}", re.ASCII)
 _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?", re.ASCII)
-
-
-def is_mns_json(obj: dict[str, Any]) -> bool:
-    """Whether a JSON object is an MNS JSON-format notification (two or more MNS keys)."""
-    return len(MNS_JSON_KEYS.intersection(obj)) >= 2
-
-
-def is_stream_attrs(obj: dict[str, Any]) -> bool:
-    """Whether a JSON object is the STREAM-with-attributes form."""
-    return "attrs" in obj and set(obj) <= {"body", "attrs"}
 
 
 def base64_bytes(text: str) -> bytes | None:
