@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 
 import pytest
@@ -11,7 +12,7 @@ from snapstack.ecs.errors import ERRORS, SEED_CODES, Disposition
 from snapstack.ecs.request import CreateSnapshotRequest
 from snapstack.tokens.slots import client_token, slot_key
 
-from .conftest import EVENTS, _tags, all_calls, ours, timer_event
+from .conftest import EVENTS, Runner, _tags, all_calls, ours, timer_event
 
 # The sample fleet's disks tagged backup=daily; i-locked-01 is security-locked.
 DAILY = {
@@ -179,3 +180,21 @@ def test_a_bad_inline_policy_names_its_field(run, emulator):
     summary = run("scheduled_backup", {**timer_event(), "payload": json.dumps({"policy": inline})}).summary
     assert summary["ok"] is False and summary["error"]["field"] == "policy.retention_days"
     assert all_calls(emulator) == 0
+
+
+def test_a_token_table_that_stops_answering_is_not_asked_again(stack, emulator, config_json):
+    # A listening socket nobody serves: connections are accepted by the kernel, no reply ever comes,
+    # as from a hung Redis. Only the claims already in flight when the first one timed out wait.
+    policy = {"name": "daily", "selector": {"disk_tags": {"backup": "daily"}}, "concurrency": 2}
+    config_json({"policies": [policy]})
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as hung:
+        port = hung.getsockname()[1]
+        url = f"redis://127.0.0.1:{port}/0?socket_timeout=0.2&socket_connect_timeout=0.2"
+        result = Runner(stack, emulator, url)("scheduled_backup", timer_event())
+    disks = [d for d in result.summary["disks"] if d["disk_id"] != LOCKED]  # LOCKED: refused at planning
+    assert {d["disk_id"] for d in disks} == DAILY and result.incomplete
+    assert {(d["outcome"], d["error_code"]) for d in disks} == {("deferred", "TokenTable.Unavailable")}
+    assert all("no ECS call made" in d["message"] for d in disks)
+    waited = [d for d in disks if "earlier in this invocation" not in d["message"]]
+    assert 1 <= len(waited) <= 2, waited  # at most one per worker: the claims in flight
+    assert emulator.calls("CreateSnapshot") == 0

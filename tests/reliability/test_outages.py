@@ -1,11 +1,11 @@
 """Backends down mid-run: the token table stops answering, or ECS does.
 
-(a) The Redis token table's server is paused (SIGSTOP) in the middle of a slow fan-out: every
-claim from then on times out, so those disks are deferred with TokenTable.Unavailable (FC
-retries the event) and ECS is never called for them; no snapshot exists without a record of its
-slot token. Commands that were sent before the pause run when the server resumes, leaving live
-claims of a finished invocation: the next runs (short lease, as FC retries) take them over and
-finish the job, with no duplicate.
+(a) The Redis token table's server is paused (SIGSTOP) in the middle of a slow fan-out: the
+claims in flight time out and the rest are not tried, so those disks are deferred with
+TokenTable.Unavailable (FC retries the event) and ECS is never called for them; no snapshot
+exists without a record of its slot token. Commands that were sent before the pause run when
+the server resumes, leaving live claims of a finished invocation: the next runs (short lease,
+as FC retries) take them over and finish the job, with no duplicate.
 
 (b) ECS goes away mid-run: the emulator is stopped, answers InternalError to everything, or
 commits every CreateSnapshot and drops the connection before answering. The run ends cleanly

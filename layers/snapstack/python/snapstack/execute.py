@@ -5,8 +5,10 @@ CreateSnapshot, with that same token, so ECS-side idempotence backs the table up
 record is completed or failed. Every ECS error ends where the taxonomy says: retryable ones
 (after the client's own retries) are *deferred* and stay claimable, skips are *skipped*,
 the rest *failed*. A token table that cannot be reached means no ECS call at all (never a
-snapshot without a record) and a *deferred* disk, so FC's retry finishes it. Work runs on a
-bounded thread pool behind one shared rate limiter.
+snapshot without a record) and a *deferred* disk, so FC's retry finishes it. Once the table
+has failed to answer, the rest of the invocation's disks are deferred without asking it again:
+a hung backend costs one timeout per disk in flight, not one per disk. Work runs on a bounded
+thread pool behind one shared rate limiter.
 """
 
 from __future__ import annotations
@@ -109,6 +111,8 @@ class Executor:
     logger: Logger
     stats: RunStats
     lease_seconds: float | None = None
+    #: Set when the token table failed to answer in this invocation (see the module docstring).
+    table_down: threading.Event = field(default_factory=threading.Event)
 
     def run(self, intents: Sequence[Intent], concurrency: int) -> list[DiskResult]:
         """Every intent's result, in the order given."""
@@ -149,6 +153,13 @@ class Executor:
                 error_code="Invocation.TimeUp",
                 message="too little time left in this invocation to start",
             )
+        if self.table_down.is_set():
+            return DiskResult(
+                **base,
+                outcome=Outcome.DEFERRED,
+                error_code="TokenTable.Unavailable",
+                message="the token table did not answer earlier in this invocation (no ECS call made)",
+            )
         try:
             claim = self.table.claim(
                 intent.token,
@@ -158,6 +169,7 @@ class Executor:
             )
         except TokenTableUnavailable as exc:
             # Deferred, not failed: FC's retry of this event finishes the disk once the table is back.
+            self.table_down.set()
             return DiskResult(
                 **base,
                 outcome=Outcome.DEFERRED,
@@ -207,6 +219,7 @@ class Executor:
         except TokenTableError as exc:
             # The snapshot exists; the claim will expire and the next run completes the record
             # through the same ClientToken (ECS answers with this SnapshotId again).
+            self._saw_table_error(exc)
             message = f"snapshot created but not recorded: {exc}"
         return DiskResult(
             **base,
@@ -216,6 +229,10 @@ class Executor:
             latency_ms=round(latency, 1),
             message=message,
         )
+
+    def _saw_table_error(self, exc: TokenTableError) -> None:
+        if isinstance(exc, TokenTableUnavailable):
+            self.table_down.set()
 
     def _record_failure(
         self, intent: Intent, base: dict[str, Any], exc: EcsError, latency: float
@@ -229,6 +246,7 @@ class Executor:
         try:
             self.table.fail(intent.token, self.owner, exc.code, retryable=exc.retryable)
         except TokenTableError as table_exc:
+            self._saw_table_error(table_exc)
             message = f"{message}; failure not recorded: {table_exc}"
         return DiskResult(
             **base,
