@@ -65,6 +65,24 @@ IMPORT_ROWS: dict[str, str] = {
         "from snapstack.ecs.credentials import Credentials\n"
         "EcsClient(EcsConfig('cn-hangzhou', endpoint='127.0.0.1:1', protocol='http'), Credentials('a', 'b'))"
     ),
+    # Nothing of ours: the emulator's endpoint comes from SNAPSTACK_ECS_ENDPOINT, its STS triple is fixed.
+    FIXED: """import os
+import alibabacloud_ecs20140526.client as ecs
+from alibabacloud_ecs20140526 import models
+from alibabacloud_tea_openapi.utils_models import Config
+from darabonba.runtime import RuntimeOptions
+from pydantic import BaseModel
+from aws_lambda_powertools import Logger
+class Probe(BaseModel):
+    region: str
+probe = Probe.model_validate({"region": "cn-hangzhou"})
+Logger(service="probe").info("probe")
+client = ecs.Client(Config(
+    access_key_id="STS.EmulatorKey0001", access_key_secret="emulator-sts-secret-0001",
+    security_token="emulator-sts-token-0001", endpoint=os.environ["SNAPSTACK_ECS_ENDPOINT"],
+    protocol="http", region_id=probe.region,
+))
+client.describe_disks_with_options(models.DescribeDisksRequest(region_id=probe.region), RuntimeOptions())""",
 }
 
 # Runs in the child with argv: the function's folder, the event file, the layer folder, and
@@ -118,30 +136,6 @@ print(json.dumps({"import_ms": (t1 - t0) * 1000, "total_ms": (t2 - t0) * 1000, "
                   "preloaded": early, "parts": parts, "heavy": heavy}))
 """
 
-# Runs in the child with the emulator's endpoint in SNAPSTACK_ECS_ENDPOINT: the fixed choices and
-# nothing of ours (see the module docstring); prints its milliseconds as the last line.
-_FIXED_CHILD = """
-import os, sys, time
-t0 = time.perf_counter()
-import alibabacloud_ecs20140526.client as ecs
-from alibabacloud_ecs20140526 import models
-from alibabacloud_tea_openapi.utils_models import Config
-from darabonba.runtime import RuntimeOptions
-from pydantic import BaseModel
-from aws_lambda_powertools import Logger
-class Probe(BaseModel):
-    region: str
-probe = Probe.model_validate({"region": "cn-hangzhou"})
-Logger(service="probe").info("probe")
-client = ecs.Client(Config(
-    access_key_id="STS.EmulatorKey0001", access_key_secret="emulator-sts-secret-0001",
-    security_token="emulator-sts-token-0001", endpoint=os.environ["SNAPSTACK_ECS_ENDPOINT"],
-    protocol="http", region_id=probe.region,
-))
-client.describe_disks_with_options(models.DescribeDisksRequest(region_id=probe.region), RuntimeOptions())
-print((time.perf_counter() - t0) * 1000)
-"""
-
 
 def _python(bytecode: bool, caches: str) -> list[str]:
     """The interpreter command line: bytecode read from (and written to) ``caches/pyc``, or never.
@@ -160,14 +154,13 @@ def _child_env(base: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in base.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def time_import(statement: str, *, bytecode: bool, caches: str) -> float:
+def time_import(statement: str, env: Mapping[str, str], *, bytecode: bool, caches: str) -> float:
     """Milliseconds ``statement`` takes in a fresh interpreter (the layer folder on its path)."""
     probe = (
         f"import sys, time\nsys.path.insert(0, {str(LAYER)!r})\nt = time.perf_counter()\n{statement}\n"
         "print((time.perf_counter() - t) * 1000)"
     )
     args = [*_python(bytecode, caches), "-c", probe]
-    env = _child_env(os.environ)
     out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=120, env=env)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -198,13 +191,6 @@ def time_invoke(
     if report["preloaded"]:
         raise RuntimeError(f"{function}: modules loaded before the clock started: {report['preloaded']}")
     return report
-
-
-def time_fixed_choices(env: dict[str, str], *, bytecode: bool, caches: str) -> float:
-    """Milliseconds the fixed choices alone take in a fresh interpreter (see ``_FIXED_CHILD``)."""
-    args = [*_python(bytecode, caches), "-c", _FIXED_CHILD]
-    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=120, env=env)
-    return float(out.stdout.strip().splitlines()[-1])
 
 
 def deploy_event() -> bytes:
@@ -269,11 +255,8 @@ def measure(
     for n in range(rounds):
         for name, statement in IMPORT_ROWS.items():
             samples.imports.setdefault(name, []).append(
-                time_import(statement, bytecode=bytecode, caches=caches)
+                time_import(statement, base_env, bytecode=bytecode, caches=caches)
             )
-        samples.imports.setdefault(FIXED, []).append(
-            time_fixed_choices(base_env, bytecode=bytecode, caches=caches)
-        )
         runs = [(f, False) for f in FUNCTIONS] + ([(FUNCTIONS[0], True)] if bytecode else [])
         for function, staged in runs:
             emulator_reset()  # the same fleet for every child: each first invocation does the same work
