@@ -17,7 +17,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -85,6 +85,11 @@ class ClaimResult(BaseModel):
     def owned(self) -> bool:
         """True when the caller holds the token and should go on to create the snapshot."""
         return self.outcome in OWNED_OUTCOMES
+
+
+#: ``update_record``'s callback: (the live record or None, the table's clock) -> the record's next
+#: ``(meta, expires_at)``, or None to leave it as it stands.
+RecordChange: TypeAlias = Callable[["TokenRecord | None", float], "tuple[Mapping[str, str], float] | None"]
 
 
 class TokenTableError(Exception):
@@ -258,6 +263,72 @@ class TokenTable(abc.ABC):
         now = self.clock()
         expired = [r.token for r in self._scan() if r.expires_at <= now]
         return sum(1 for token in expired if self._delete_if_expired(token, now))
+
+    # -- records beside the claims ----------------------------------------------------------------
+
+    def update_record(
+        self,
+        key: str,
+        owner: str,
+        change: RecordChange,
+        *,
+        state: TokenState = TokenState.CREATED,
+    ) -> TokenRecord | None:
+        """Read, change and write one record atomically: state kept beside the claims (an alarm's
+        cooldown window, what an event was mapped to), under a key no ClientToken uses.
+
+        ``change(current, now)`` gets the live record (None when there is none or it expired) and
+        the table's clock, and returns the record's next ``meta`` and ``expires_at`` (epoch
+        seconds), or None to leave the record as it stands. A new record is written with
+        put-if-absent, a change to an existing one with compare-and-set on the version read; if
+        another writer got there first, ``change`` runs again on what that writer left. So two
+        concurrent callers can never both act on the same old record, and ``change`` must depend
+        only on its arguments (it may record its verdict in the caller's variables: the last
+        call's verdict is the one that was written).
+
+        The record is written with ``state``, ``owner``, ``meta``, ``created_at``,
+        ``updated_at``, ``expires_at`` and ``version`` only (the claim fields keep their
+        defaults). Returns the record as it stands afterwards (None when there was none and
+        ``change`` made none). Raises TokenTableUnavailable when the backend does not answer, and
+        TokenTableError after 8 lost races in a row.
+        """
+        for _ in range(8):
+            now = self.clock()
+            current = self._get(key)
+            if current is not None and current.expires_at <= now:
+                current = None  # reads as absent; put-if-absent replaces it
+            update = change(current, now)
+            if update is None:
+                return current
+            meta, expires_at = dict(update[0]), float(update[1])
+            if current is None:
+                record = TokenRecord(
+                    token=key,
+                    state=state,
+                    owner=owner,
+                    # From the clock in ms, as in ``claim``: never a version an expired record had.
+                    version=int(now * 1000),
+                    meta=meta,
+                    created_at=now,
+                    updated_at=now,
+                    expires_at=expires_at,
+                )
+                if self._put_if_absent(record):
+                    return record
+            else:
+                record = current.model_copy(
+                    update={
+                        "state": state,
+                        "owner": owner,
+                        "version": current.version + 1,
+                        "meta": meta,
+                        "updated_at": now,
+                        "expires_at": expires_at,
+                    }
+                )
+                if self._compare_and_set(current.version, record):
+                    return record
+        raise TokenTableError(f"record {key}: could not settle an update after repeated races")
 
     # -- helpers ----------------------------------------------------------------------------------
 
