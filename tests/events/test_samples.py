@@ -158,7 +158,8 @@ def test_event_stream_batches(name, kind, ids):
     assert isinstance(event, EventBatch)
     elements = sample(name)
     assert [e.id for e in event.events] == [e["id"] for e in elements]
-    messages = event.messages()
+    assert event.positions == tuple(range(len(elements))) and event.unusable == ()
+    messages = [queue_message(e, f"[{i}]") for i, e in event.indexed()]
     assert [m.kind for m in messages] == [kind] * len(elements)
     assert [m.message_id for m in messages] == ids
     for message, element in zip(messages, elements, strict=True):
@@ -171,7 +172,7 @@ def test_event_stream_batches(name, kind, ids):
 def test_kafka_values_arrive_parsed():
     batch = decode_event(raw("eventbridge_kafka_batch.json"))
     assert isinstance(batch, EventBatch)
-    first = batch.messages()[0].body
+    first = queue_message(batch.events[0]).body
     assert isinstance(first, dict)
     assert first["content"]["state"] == "Stopped"
 

@@ -406,7 +406,14 @@ def broken_json(draw: Callable[..., Any], name: str) -> Case:
     if how == "field":
         path, breakers = draw(st.sampled_from(FIELDS[name]))
         op = draw(breakers)
-        event = json.dumps(apply(sample, path, op)).encode()
+        broken_value = apply(sample, path, op)
+        if isinstance(sample, list):
+            # One bad element costs the others nothing (issue 11 item 3): the batch is bad input
+            # only when every element is broken, so break each element the same way.
+            for i in range(len(sample)):
+                if i != path[0]:
+                    broken_value = apply(broken_value, (i, *path[1:]), op)
+        event = json.dumps(broken_value).encode()
         return Case(function, event, f"{'.'.join(map(str, path))}:{op[0]}")
     text = raw(name)
     if how == "truncate":

@@ -5,7 +5,7 @@ over ``snapstack.json`` in the function's folder. Each handler has its own model
 
 - scheduled_backup: ``{"policies": [Policy, ...]}``; the timer payload names one.
 - deploy_hook: ``{"policy": Policy, "key_rules": [...], "manifest": {...}}``.
-- alarm_snapshot: ``{"policy": Policy, "alert_states": ["ALERT"]}``.
+- alarm_snapshot: ``{"policy": Policy, "alert_states": ["ALERT"], "max_snapshots_per_day": 6}``.
 
 For the event-driven functions the policy's *selector is the allow-list*: whatever an event
 or an uploaded manifest asks for, only disks that the selector also covers are touched, and
@@ -126,12 +126,19 @@ class DeployConfig(BaseModel):
 
 
 class AlarmConfig(BaseModel):
-    """alarm_snapshot: the policy (selector = allow-list, period = cooldown) and which states act."""
+    """alarm_snapshot: the policy (selector = allow-list, period = cooldown), which states act,
+    and the cap on alarm snapshots per disk per local day (in the policy's time zone).
+
+    The cap protects ECS's 256 snapshots per disk from a flood of alarms: anyone who can publish
+    to the topic can send them. With the default 6 and a 3-day retention, alarms hold at most
+    18 of a disk's snapshots.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     policy: Policy
     alert_states: tuple[str, ...] = ("ALERT",)
+    max_snapshots_per_day: int = Field(default=6, ge=1, le=256)
 
 
 M = TypeVar("M", bound=BaseModel)

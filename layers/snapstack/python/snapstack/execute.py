@@ -49,6 +49,7 @@ class Outcome(str, enum.Enum):
     IN_PROGRESS = "in_progress"  # another invocation holds the slot's lease right now
     DEFERRED = "deferred"  # a retryable condition outlasted this invocation's budget
     SKIPPED = "skipped"  # nothing to snapshot (the taxonomy's SKIP)
+    DENIED = "denied"  # outside the allow-list, or refused by policy (e.g. an alarm cap); no ECS call
     FAILED = "failed"
 
 

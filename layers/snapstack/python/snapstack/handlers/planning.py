@@ -1,14 +1,16 @@
-"""From disks to intents: slot keys, tokens, rendered requests; and the allow-list check."""
+"""From disks to intents: slot keys, tokens, rendered requests; the allow-list check; and the one
+target lookup a whole alarm batch shares."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from snapstack.ecs.errors import InvalidRequest
 from snapstack.execute import DiskResult, Intent, Outcome
-from snapstack.targets import Disk, describe_instance_ids, matches
+from snapstack.targets import IDS_PER_CALL, Disk, describe_disks, describe_instance_ids, matches
 from snapstack.tokens.slots import client_token, slot_key
 
 if TYPE_CHECKING:
@@ -78,7 +80,9 @@ def build_intents(
 def split_allowed(
     runtime: Runtime, disks: list[Disk], allow: Selector
 ) -> tuple[list[Disk], list[DiskResult]]:
-    """Disks the allow-list covers, and a ``skipped`` result for each one it does not."""
+    """Disks the allow-list covers, and one ``denied`` result (``NotAllowed``) for each one it
+    does not (``skipped`` means nothing to back up; this is a refusal). An instance-tag
+    allow-list costs one DescribeInstances lookup."""
     instances = set(allow.instance_ids) if allow.instance_ids else None
     if allow.instance_tags:
         tagged = describe_instance_ids(runtime.ecs, runtime.region, dict(allow.instance_tags))
@@ -91,10 +95,31 @@ def split_allowed(
             denied.append(
                 DiskResult(
                     disk_id=disk.disk_id,
-                    outcome=Outcome.SKIPPED,
+                    outcome=Outcome.DENIED,
                     token="",
                     error_code="NotAllowed",
                     message="outside this function's allow-list (policy selector)",
                 )
             )
     return kept, denied
+
+
+def resolve_targets(runtime: Runtime, instance_ids: Iterable[str], disk_ids: Iterable[str]) -> list[Disk]:
+    """Every disk of ``instance_ids`` and every disk in ``disk_ids``, sorted by id, each once.
+
+    One paged DescribeDisks for the whole set, whatever the number of alarms that named it: by
+    ``DiskIds`` when only disks are named (100 ids per call), by ``InstanceId`` when one
+    instance is, else one region-wide scan filtered here. Ids that match nothing are simply
+    absent from the answer.
+    """
+    instances, disks = set(instance_ids), set(disk_ids)
+    ecs, region = runtime.ecs, runtime.region
+    if not instances:
+        ids = sorted(disks)
+        chunks = (json.dumps(ids[i : i + IDS_PER_CALL]) for i in range(0, len(ids), IDS_PER_CALL))
+        found = [d for chunk in chunks for d in describe_disks(ecs, region, disk_ids=chunk)]
+    elif len(instances) == 1 and not disks:
+        found = list(describe_disks(ecs, region, instance_id=next(iter(instances))))
+    else:
+        found = [d for d in describe_disks(ecs, region) if d.disk_id in disks or d.instance_id in instances]
+    return sorted({d.disk_id: d for d in found}.values(), key=lambda d: d.disk_id)

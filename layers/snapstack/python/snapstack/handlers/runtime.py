@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from snapstack.config import ConfigError, lease_seconds, token_table_url
 from snapstack.ecs.errors import EcsError, InvalidRequest
-from snapstack.events.errors import EventDecodeError
+from snapstack.events.errors import EventDecodeError, UnusableElement
 from snapstack.execute import DiskResult, Executor, Intent, Outcome, RunStats
 from snapstack.invocation import Invocation
 from snapstack.observability import bind_invocation, emit_metrics, log_fields
@@ -77,6 +77,7 @@ class Plan:
     results: list[DiskResult] = field(default_factory=list)  # decided without ECS (denied, invalid)
     labels: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    unusable: list[UnusableElement] = field(default_factory=list)  # batch elements acted on by no one
 
 
 @dataclass
@@ -183,6 +184,7 @@ def summarise(invocation: Invocation, trigger: str, plan: Plan, results: list[Di
         **plan.labels,
         **{outcome.value: counts.get(outcome, 0) for outcome in Outcome},
         "notes": plan.notes,
+        "unusable": [u.as_dict() for u in plan.unusable],
         "disks": [r.model_dump(exclude_none=True, mode="json") for r in results],
     }
 
@@ -199,6 +201,7 @@ def _metrics(
             "SnapshotsDeduplicated": counts[Outcome.DEDUPLICATED] + counts[Outcome.IN_PROGRESS],
             "SnapshotsDeferred": counts[Outcome.DEFERRED],
             "SnapshotsSkipped": counts[Outcome.SKIPPED],
+            "SnapshotsDenied": counts[Outcome.DENIED],
             "SnapshotsFailed": counts[Outcome.FAILED],
             "Throttled": stats.errors["Throttling"] + stats.errors["Throttling.User"],
         },
@@ -216,6 +219,7 @@ def _bad_input(invocation: Invocation, logger: Logger, trigger: str, exc: Except
         "trigger": trigger,
         "error": fields,
         **{outcome.value: 0 for outcome in Outcome},
+        "unusable": [u.as_dict() for u in getattr(exc, "elements", ())],
         "disks": [],
     }
 
