@@ -3,7 +3,8 @@
 ``SNAPSTACK_CONFIG_JSON`` (inline JSON) wins over ``SNAPSTACK_CONFIG`` (a path), which wins
 over ``snapstack.json`` in the function's folder. Each handler has its own model:
 
-- scheduled_backup: ``{"policies": [Policy, ...]}``; the timer payload names one.
+- scheduled_backup: ``{"policies": [Policy, ...], "inline_policies": {...}}``; the timer
+  payload names a policy, or (only when ``inline_policies`` is set) holds one within its limits.
 - deploy_hook: ``{"policy": Policy, "key_rules": [...], "manifest": {...}}``.
 - alarm_snapshot: ``{"policy": Policy, "alert_states": ["ALERT"], "max_snapshots_per_day": 6}``.
 
@@ -22,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from snapstack.jsoninput import JsonInputError, parse_json_model
 from snapstack.policy.model import Policy, Selector
@@ -40,12 +41,61 @@ class ConfigError(Exception):
         self.rule = rule
 
 
-class ScheduledConfig(BaseModel):
-    """scheduled_backup: the policies a timer may name."""
+#: What an inline policy in a timer payload may set; the rest comes from Policy's defaults.
+INLINE_POLICY_FIELDS = frozenset(
+    {"name", "selector", "retention_days", "tags", "copy_disk_tags", "period", "time_zone"}
+)
+
+
+class InlinePolicies(BaseModel):
+    """Whether, and within what, a timer payload may carry a whole policy (off when absent).
+
+    Anyone allowed to invoke the function can send a payload, so an inline policy is bounded
+    like the event-driven functions: its selector only narrows ``allow`` (disks outside it end
+    ``denied``), its retention is at most ``max_retention_days`` (never "keep forever"), its tag
+    keys come from ``allowed_tag_keys``, it may set only ``INLINE_POLICY_FIELDS`` (names,
+    descriptions, instant access, concurrency and rate come from the defaults), and it cannot
+    take a configured policy's name.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    policies: tuple[Policy, ...] = Field(min_length=1)
+    allow: Selector
+    max_retention_days: int = Field(ge=1, le=65536)
+    allowed_tag_keys: tuple[str, ...] = ()
+
+    def set_elsewhere(self, raw: Mapping[str, object]) -> tuple[str, str] | None:
+        """The first (field, rule) for a key of the inline policy ``raw`` that only the
+        configuration may set; None when there is none."""
+        extra = sorted(set(raw) - INLINE_POLICY_FIELDS)
+        if not extra:
+            return None
+        allowed = ", ".join(sorted(INLINE_POLICY_FIELDS))
+        return extra[0], f"an inline policy may set only {allowed}; this one comes from the configuration"
+
+    def violation(self, policy: Policy) -> tuple[str, str] | None:
+        """The first (field, rule) of a validated inline policy that exceeds the limits; None
+        when it is within them."""
+        retention = policy.retention_days
+        if retention is None or retention > self.max_retention_days:
+            return (
+                "retention_days",
+                f"at most {self.max_retention_days} days for an inline policy (got {retention})",
+            )
+        tags = sorted(set(policy.tags) - set(self.allowed_tag_keys))
+        if tags:
+            allowed = ", ".join(self.allowed_tag_keys) or "none"
+            return "tags", f"tag key(s) {tags} not allowed for an inline policy (allowed: {allowed})"
+        return None
+
+
+class ScheduledConfig(BaseModel):
+    """scheduled_backup: the policies a timer may name, and whether it may send its own."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    policies: tuple[Policy, ...] = ()
+    inline_policies: InlinePolicies | None = None
 
     @field_validator("policies")
     @classmethod
@@ -54,6 +104,12 @@ class ScheduledConfig(BaseModel):
         if len(names) != len(set(names)):
             raise ValueError(f"policy names must be unique (got {names})")
         return value
+
+    @model_validator(mode="after")
+    def _something_to_run(self) -> ScheduledConfig:
+        if not self.policies and self.inline_policies is None:
+            raise ValueError("give at least one policy, or allow inline_policies")
+        return self
 
     def named(self, name: str) -> Policy | None:
         """The policy called ``name``."""

@@ -1,11 +1,14 @@
 """scheduled_backup: a timer fires; the policy it names snapshots its disks once per slot.
 
 The timer's ``payload`` (a string, FACTS.md §1a) gives the policy: by name from the function's
-configuration (``{"policy": "daily"}`` or the bare name ``daily``), inline
-(``{"policy": {...a whole policy...}}``; the payload is set by whoever owns the trigger, so it
-is trusted like the configuration), or nothing when the configuration holds exactly one. The
-slot is the trigger time floored to the policy's period in its time zone, so every fire in
-one slot shares each disk's ClientToken.
+configuration (``{"policy": "daily"}`` or the bare name ``daily``), nothing when the
+configuration holds exactly one, or a whole policy inline (``{"policy": {...}}``) — only when
+the configuration opts in with ``inline_policies``, and then within its limits (see
+``config.InlinePolicies``): anyone allowed to invoke the function can send a payload. A JSON
+payload takes the one key ``policy``; any other key is an error, never silently ignored.
+
+The slot is the trigger time's wall-clock slot in the policy's time zone
+(``policy.schedule``), so every fire for one scheduled time shares each disk's ClientToken.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from pydantic import ValidationError
 from snapstack.config import ScheduledConfig, load_config
 from snapstack.events.decode import decode_event
 from snapstack.events.timer import TimerEvent
-from snapstack.handlers.planning import build_intents, compact
+from snapstack.execute import DiskResult
+from snapstack.handlers.planning import build_intents, compact, split_allowed
 from snapstack.handlers.runtime import BadInput, Plan, Runtime, invoke
 from snapstack.policy.model import Policy
 from snapstack.policy.schedule import DAY, floor_to_slot
 from snapstack.targets import resolve
 
 TRIGGER = "timer"
+_SOURCE = "timer payload"
 
 
 def handle(event: Any, context: Any, function_dir: Path | None = None) -> dict[str, Any]:
@@ -43,32 +48,57 @@ def requested_policy(payload: str | None) -> str | dict[str, Any] | None:
     except json.JSONDecodeError:
         return text  # a bare policy name
     except (ValueError, RecursionError) as exc:  # nested too deep, or an integer too long for int()
-        raise BadInput("timer payload", "policy", f"not usable JSON ({exc})") from None
+        raise BadInput(_SOURCE, "policy", f"not usable JSON ({exc})") from None
+    if isinstance(data, dict):
+        unknown = sorted(set(data) - {"policy"})
+        if unknown:
+            raise BadInput(_SOURCE, unknown[0], 'unknown key: a timer payload takes only "policy"')
     value = data.get("policy") if isinstance(data, dict) else data
     if isinstance(value, dict) or (isinstance(value, str) and value):
         return value
-    raise BadInput("timer payload", "policy", 'must name a policy, e.g. {"policy": "daily"}, or hold one')
+    raise BadInput(_SOURCE, "policy", 'must name a policy, e.g. {"policy": "daily"}, or hold one')
 
 
-def choose_policy(requested: str | dict[str, Any] | None, function_dir: Path | None) -> Policy:
-    """The inline policy, or the named one from the function's configuration."""
+def choose_policy(requested: str | dict[str, Any] | None, config: ScheduledConfig) -> Policy:
+    """The named policy from the configuration, or the inline one within the configured limits."""
     if isinstance(requested, dict):
-        try:
-            return Policy.model_validate(requested)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(["policy", *(str(p) for p in first["loc"])])
-            raise BadInput("timer payload", field, first["msg"]) from None
-    config = load_config(ScheduledConfig, function_dir)
+        return _inline(requested, config)
     if requested is None:
         if len(config.policies) == 1:
             return config.policies[0]
-        raise BadInput("timer payload", "policy", "empty, and the configuration holds several policies")
+        raise BadInput(_SOURCE, "policy", "empty, and the configuration does not hold exactly one policy")
     policy = config.named(requested)
     if policy is None:
-        known = ", ".join(p.name for p in config.policies)
-        raise BadInput("timer payload", "policy", f"no policy named {requested!r} (configured: {known})")
+        known = ", ".join(p.name for p in config.policies) or "none"
+        raise BadInput(_SOURCE, "policy", f"no policy named {requested!r} (configured: {known})")
     return policy
+
+
+def _inline(raw: dict[str, Any], config: ScheduledConfig) -> Policy:
+    limits = config.inline_policies
+    if limits is None:
+        raise BadInput(
+            _SOURCE,
+            "policy",
+            "inline policies are off: name a configured policy (inline_policies enables them)",
+        )
+    broken = limits.set_elsewhere(raw)
+    if broken is None:
+        try:
+            policy = Policy.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise BadInput(
+                _SOURCE, ".".join(["policy", *(str(p) for p in first["loc"])]), first["msg"]
+            ) from None
+        broken = limits.violation(policy)
+        if broken is None and config.named(policy.name) is None:
+            return policy
+        broken = broken or (
+            "name",
+            f"{policy.name!r} is a configured policy's name; an inline one needs its own",
+        )
+    raise BadInput(_SOURCE, f"policy.{broken[0]}", broken[1])
 
 
 def plan(event: Any, runtime: Runtime) -> Plan:
@@ -76,16 +106,22 @@ def plan(event: Any, runtime: Runtime) -> Plan:
     timer = decode_event(event, expect="timer")
     if not isinstance(timer, TimerEvent):  # expect= guarantees it; this narrows the type
         raise TypeError(type(timer).__name__)
-    policy = choose_policy(requested_policy(timer.payload), runtime.function_dir)
+    requested = requested_policy(timer.payload)
+    config = load_config(ScheduledConfig, runtime.function_dir)
+    policy = choose_policy(requested, config)
     slot = floor_to_slot(timer.trigger_time, policy.period_delta, policy.zone)
-    label = compact(slot.start, with_time=policy.period_delta < DAY)
     disks = resolve(runtime.ecs, runtime.region, policy.selector)
+    denied: list[DiskResult] = []
+    if isinstance(requested, dict) and config.inline_policies is not None:
+        disks, denied = split_allowed(runtime, disks, config.inline_policies.allow)
     intents, refused = build_intents(
         policy,
         disks,
         trigger=TRIGGER,
         slot_parts={"policy": policy.name, "slot": slot.label},
-        slot=label,
+        slot=compact(slot.start, with_time=policy.period_delta < DAY),
     )
-    notes = [] if disks else [f"policy {policy.name!r} selected no disks"]
-    return Plan(policy, intents, refused, {"policy": policy.name, "slot": slot.label}, notes)
+    notes = (
+        [] if disks or denied else [f"policy {policy.name!r} selected no disks in region {runtime.region}"]
+    )
+    return Plan(policy, intents, denied + refused, {"policy": policy.name, "slot": slot.label}, notes)
