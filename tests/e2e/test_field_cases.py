@@ -19,6 +19,7 @@ import pytest
 from devkit.emulator.testing import EcsEmulator
 
 from .conftest import ROOT, ours
+from .test_commands import endpoint_args
 
 FIELD = ROOT / "tests" / "data" / "field"
 SNAPSTACK = Path(sys.executable).with_name("snapstack")
@@ -34,7 +35,6 @@ def local_invoke(
     function: str, event: Path, emulator: EcsEmulator, table: str, config: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """``snapstack local invoke FUNCTION --event FILE --json`` as a user runs it; the summary."""
-    creds = emulator.credentials
     env = dict(os.environ, SNAPSTACK_RETRY_BASE_DELAY="0.01", SNAPSTACK_RETRY_MAX_DELAY="0.05")
     env.pop("SNAPSTACK_CONFIG_JSON", None)
     if config is not None:
@@ -47,16 +47,9 @@ def local_invoke(
         "--event",
         str(event),
         "--json",
-        "--template",
-        str(ROOT / "template.yml"),
         "--token-table",
         table,
-        "--endpoint",
-        emulator.endpoint,
-        "--access-key-id",
-        creds.access_key_id,
-        "--access-key-secret",
-        creds.access_key_secret,
+        *endpoint_args(emulator),
     ]
     done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=False)
     assert done.returncode == 0, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])

@@ -5,7 +5,6 @@ The windows count from receipt, on the table's clock: a hand-moved clock drives 
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -13,7 +12,7 @@ import pytest
 
 from snapstack.handlers.cooldown import Assignment, Cooldowns
 from snapstack.tokens import TokenTable
-from tests.tokens.support import FakeClock, TableFactory
+from tests.tokens.support import FakeClock, TableFactory, together
 
 HOUR = timedelta(hours=1)
 NAMESPACE = {"service": "snapstack", "function": "alarm_snapshot", "policy": "alarm"}
@@ -124,24 +123,11 @@ def test_racing_deliveries_open_one_window_and_all_land_on_it(
     table_factory: TableFactory, morning: FakeClock
 ) -> None:
     tables = [table_factory() for _ in range(8)]
-    barrier = threading.Barrier(len(tables))
-    results: list[Assignment] = []
-    errors: list[BaseException] = []
 
-    def deliver(table: TokenTable, i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results.append(cooldowns(table, owner=f"req-{i}").assign("d-1", [f"rule-{i}"], f"rule {i}"))
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
+    results = together(
+        tables, lambda t, owner: cooldowns(t, owner=owner).assign("d-1", [owner], f"rule {owner}")
+    )
 
-    threads = [threading.Thread(target=deliver, args=(t, i)) for i, t in enumerate(tables)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert not errors
     assert sorted(r.how for r in results) == ["joined"] * 7 + ["opened"]
     assert len({(r.window, r.reason) for r in results}) == 1
 
@@ -151,20 +137,12 @@ def test_racing_deliveries_of_one_alarm_share_its_window(
 ) -> None:
     """The same event delivered 8 times at once (FC and MNS retries): one window, one mapping."""
     tables = [table_factory() for _ in range(8)]
-    barrier = threading.Barrier(len(tables))
-    results: list[Assignment] = []
 
-    def deliver(table: TokenTable) -> None:
-        barrier.wait(timeout=30)
-        results.append(cooldowns(table).assign("d-1", ["cms:rule:1:ALERT"], "r"))
-
-    threads = [threading.Thread(target=deliver, args=(t,)) for t in tables]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = together(
+        tables, lambda t, owner: cooldowns(t, owner=owner).assign("d-1", ["cms:r:1:ALERT"], "r")
+    )
     morning.advance(3 * HOUR.total_seconds())
-    later = cooldowns(tables[0]).assign("d-1", ["cms:rule:1:ALERT"], "r")
+    later = cooldowns(tables[0]).assign("d-1", ["cms:r:1:ALERT"], "r")
 
     assert len(results) == 8 and len({r.window for r in results}) == 1
     assert later.how == "event" and later.window == results[0].window

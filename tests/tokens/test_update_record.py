@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 
 import pytest
 
 from snapstack.tokens import TokenRecord, TokenState, TokenTable
 from snapstack.tokens.base import RecordChange, TokenTableError
-from tests.tokens.support import FakeClock, TableFactory
+from tests.tokens.support import FakeClock, TableFactory, together
 
 KEY = "ssw-0123456789abcdef0123456789abcdef"
 
@@ -102,25 +101,18 @@ def test_a_writer_that_loses_the_race_runs_its_change_again_on_the_winners_recor
 
 def test_racing_threads_lose_no_update(table_factory: TableFactory) -> None:
     tables = [table_factory() for _ in range(8)]
-    barrier = threading.Barrier(len(tables))
-    errors: list[BaseException] = []
 
-    def run(table: TokenTable, owner: str) -> None:
-        barrier.wait(timeout=30)
+    def three_updates(table: TokenTable, owner: str) -> int:
+        landed = 0
         for _ in range(3):
             try:
                 table.update_record(KEY, owner, counter())
-            except BaseException as exc:  # surfaced below
-                errors.append(exc)
+                landed += 1
+            except TokenTableError:  # after 8 lost races in a row: said, never silent
+                pass
+        return landed
 
-    threads = [threading.Thread(target=run, args=(t, f"w{i}")) for i, t in enumerate(tables)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    landed = sum(together(tables, three_updates))
 
-    # Each update either lands or raises after 8 lost races: none is silently lost.
-    landed = 24 - sum(isinstance(e, TokenTableError) for e in errors)
-    assert not [e for e in errors if not isinstance(e, TokenTableError)]
     record = tables[0].get(KEY)
-    assert record is not None and int(record.meta["n"]) == landed
+    assert record is not None and int(record.meta["n"]) == landed > 0
