@@ -146,3 +146,12 @@ def test_racing_deliveries_of_one_alarm_share_its_window(
 
     assert len(results) == 8 and len({r.window for r in results}) == 1
     assert later.how == "event" and later.window == results[0].window
+
+
+def test_an_alarm_named_twice_in_one_batch_is_one_identity(table: TokenTable, morning: FakeClock) -> None:
+    placed = cooldowns(table).assign("d-1", ["cms:r:1:ALERT", "cms:r:1:ALERT", "cms:r:2:ALERT"], "r")
+    morning.advance(3 * HOUR.total_seconds())
+    again = [cooldowns(table).assign("d-1", [i], "r") for i in ("cms:r:1:ALERT", "cms:r:2:ALERT")]
+
+    assert placed.how == "opened" and {a.how for a in again} == {"event"}
+    assert {a.window for a in again} == {placed.window}

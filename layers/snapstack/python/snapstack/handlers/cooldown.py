@@ -101,6 +101,7 @@ class Cooldowns:
         ``reason`` is kept if this call opens the window. Raises TokenTableError (and its
         TokenTableUnavailable) when the table fails.
         """
+        identities = list(dict.fromkeys(identities))  # a batch may carry one alarm several times
         for identity in identities:
             known = self.table.get(self._event_key(identity, disk_id))
             if known is not None and "window" in known.meta:
