@@ -49,8 +49,15 @@ def cli() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "devkit.cli"]
 
 
+@pytest.mark.parametrize("forgotten", [False, True], ids=["ecs-remembers", "ecs-forgot-the-tokens"])
 def test_a_killed_run_is_resumed_without_duplicates(
-    stack: Template, sizes: Sizes, sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    stack: Template,
+    sizes: Sizes,
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    *,
+    forgotten: bool,
 ) -> None:
     config = policy_config(CONCURRENCY)
     data = fleet(sizes.crash_disks)
@@ -94,6 +101,9 @@ def test_a_killed_run_is_resumed_without_duplicates(
         assert len({r.owner for r in dead.values()}) == 1
         snapshots_before = {slot_token(s): s["snapshot_id"] for s in ours(emu)}
         made_by_the_dead = {t: snapshots_before[t] for t in dead if t in snapshots_before}
+        if forgotten:
+            # Takeover must not lean on ECS remembering a ClientToken: the slot tag is looked up first.
+            emu.state.forget_client_tokens()
 
         # FC delivers the event again (the dead run's lease is short), until an invocation completes.
         set_config(monkeypatch, config)
@@ -120,7 +130,7 @@ def test_a_killed_run_is_resumed_without_duplicates(
         assert set(outcomes) <= {"OK", "IdempotentProcessing"}, outcomes
 
     report(
-        "crash",
+        "crash" + (" (ECS forgot the tokens)" if forgotten else ""),
         {
             "disks": len(disks),
             "killed_after_s": round(killed_at, 2),

@@ -43,15 +43,22 @@ FAULTS = {
 }
 
 
+@pytest.mark.parametrize("mode", ["remember", "release"])
 def test_faults_never_make_a_second_snapshot(
-    stack: Template, sizes: Sizes, sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    stack: Template,
+    sizes: Sizes,
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    *,
+    mode: str,
 ) -> None:
     set_config(monkeypatch, policy_config(sizes.fault_concurrency))
     monkeypatch.setenv("SNAPSTACK_RETRY_MAX_ATTEMPTS", str(sizes.fault_max_attempts))
     data = fleet(sizes.fault_disks)
     disks = disk_ids(data)
     timings: dict[str, float] = {}
-    with EcsEmulator(fleet=data, faults=FAULTS) as emu:
+    with EcsEmulator(fleet=data, faults=FAULTS, token_errors=mode) as emu:
         run = Runner(stack, emu, sqlite_url)
         with timed("runs_s", timings):
             results = until_complete(lambda: run("scheduled_backup", TIMER_EVENT.read_bytes()), max_runs=3)
@@ -80,7 +87,7 @@ def test_faults_never_make_a_second_snapshot(
         assert all(later[k]["token"] == deferred[k]["token"] for k in deferred)
 
     report(
-        "faults",
+        f"faults ({mode} token errors)",
         {
             "disks": len(disks),
             "invocations": len(results),

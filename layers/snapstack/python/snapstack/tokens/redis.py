@@ -191,8 +191,16 @@ class RedisTokenTable(TokenTable):
             raise TokenTableUnavailable(f"Redis token table {where}: {exc}") from exc
         except redis.exceptions.ResponseError as exc:
             text = str(exc)
-            if text.startswith(_UNAVAILABLE_REPLIES):
-                raise TokenTableUnavailable(f"Redis token table {where}: {text}") from exc
+            # redis-py turns OOM, READONLY and LOADING into their own classes (and drops the prefix).
+            not_now = (
+                redis.exceptions.OutOfMemoryError,
+                redis.exceptions.ReadOnlyError,
+                redis.exceptions.BusyLoadingError,
+            )
+            if isinstance(exc, not_now) or text.startswith(_UNAVAILABLE_REPLIES):
+                raise TokenTableUnavailable(
+                    f"Redis token table {where}: {type(exc).__name__}: {text}"
+                ) from exc
             if text.startswith(_AUTH_REPLIES):
                 raise TokenTableAuthError(f"Redis token table {where}: {text}") from exc
             raise
