@@ -20,8 +20,8 @@ slot in doubt (``tokens/base.py``) is what still keeps that from making a second
 Each record is one row keyed by ``token`` (STRING), with one column per field: ``state``,
 ``owner``, ``version``, ``attempts``, ``generation``, ``in_doubt``, ``lease_until``,
 ``snapshot_id``, ``error_code``, ``retryable``, ``detail``, ``meta`` (JSON), ``created_at``,
-``updated_at`` and ``expires_at`` (absent optional fields are absent columns). The primitives are single conditional row writes, which Tablestore
-makes atomic:
+``updated_at`` and ``expires_at`` (absent optional fields are absent columns). The primitives
+are single conditional row writes, which Tablestore makes atomic:
 
 * put-if-absent is PutRow with ``EXPECT_NOT_EXIST``; when that fails on a record that has expired
   by this table's clock, the record is replaced by a compare-and-set on its version;
