@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from devkit.redis_server import RedisServer, free_port
-from snapstack.tokens import TokenTableError, TokenTableUnavailable, open_table
+from snapstack.tokens import ClaimOutcome, TokenTableError, TokenTableUnavailable, open_table
 from snapstack.tokens.redis import KEY_PREFIX, RedisTokenTable
 from tests.tokens.support import FakeClock
 
@@ -129,3 +129,18 @@ def test_the_lease_clock_is_the_servers(redis_url: str) -> None:
     assert abs(table.clock() - (server_seconds + micros / 1e6)) < 1.0
     assert table.clock_skew == 0.5
     table.close()
+
+
+def test_tls_redis_works_and_plain_redis_is_refused_by_it() -> None:
+    """``rediss://`` (ApsaraDB for Redis / Tair offer TLS): the whole state machine over TLS."""
+    with RedisServer(tls=True) as server:
+        table = open_table(server.url, socket_timeout=2.0)
+        claim = table.claim("tls-token", "owner-a")
+        assert claim.outcome is ClaimOutcome.CLAIMED
+        table.complete("tls-token", "owner-a", "s-tls")
+        assert table.get("tls-token").snapshot_id == "s-tls"  # type: ignore[union-attr]
+        table.close()
+        plain = open_table(f"redis://127.0.0.1:{server.port}/0", socket_timeout=0.5)
+        with pytest.raises(TokenTableUnavailable):
+            plain.claim("tls-token-2", "owner-b")
+        plain.close()

@@ -184,6 +184,8 @@ class _Attempt:
     lease_until: float = 0.0
     found: list[SlotSnapshot] | None = None
     lost: str | None = None  # why the owner had to stop mid-call
+    lost_by: TokenTableError | None = None  # the table error that stopped it
+    sent: int = 0  # CreateSnapshot requests this owner let out in this call
 
     @property
     def client_token(self) -> str:
@@ -369,7 +371,9 @@ class Executor:
         intent = attempt.intent
         try:
             sent = self._table(
-                lambda: self.table.mark_sent(intent.token, self.owner, generation=attempt.generation)
+                lambda: self.table.mark_sent(
+                    intent.token, self.owner, generation=attempt.generation, lease_seconds=self.lease_seconds
+                )
             )
         except LeaseLost as exc:
             return DiskResult(**base, outcome=Outcome.IN_PROGRESS, message=f"{exc} (no ECS call made)")
@@ -397,9 +401,7 @@ class Executor:
             )
         except _Stop:
             latency = (time.perf_counter() - started) * 1000
-            return DiskResult(
-                **base, outcome=Outcome.IN_PROGRESS, message=attempt.lost, latency_ms=round(latency, 1)
-            )
+            return self._stopped(attempt, base, latency_ms=round(latency, 1))
         except EcsError as exc:
             latency = (time.perf_counter() - started) * 1000
             self.stats.saw_latency(latency)
@@ -408,7 +410,7 @@ class Executor:
                     attempt, base, attempt.found, "made by an earlier attempt (found by its slot tag)"
                 )
             if attempt.lost is not None:
-                return DiskResult(**base, outcome=Outcome.IN_PROGRESS, message=attempt.lost)
+                return self._stopped(attempt, base)
             # Definitive answer to a clean slot: nothing is in doubt; else keep what we knew.
             attempt.doubt = exc.may_have_acted or prior_doubt or exc.attempts > 1
             if not exc.keeps_token:
@@ -437,6 +439,7 @@ class Executor:
         self.limiter.acquire()
         needed = self.ecs.config.read_timeout_ms / 1000 + LEASE_MARGIN_SECONDS
         if attempt.lease_until - self.table.clock() >= needed:
+            attempt.sent += 1
             return
         try:
             renewed = self._table(
@@ -447,8 +450,10 @@ class Executor:
         except TokenTableError as exc:
             self._saw_table_error(exc)
             attempt.lost = f"could not renew the lease before sending: {exc}"
+            attempt.lost_by = exc
             raise _Stop from exc
         attempt.lease_until = renewed.lease_until
+        attempt.sent += 1
 
     def _renew(self, attempt: _Attempt, error: EcsError, in_doubt: bool) -> str | None:
         """Before a retry after a definitive answer: the next generation, recorded first; or None."""
@@ -463,14 +468,29 @@ class Executor:
                 return None
         generation = attempt.generation + 1
         try:
-            sent = self._table(lambda: self.table.mark_sent(intent.token, self.owner, generation=generation))
+            sent = self._table(
+                lambda: self.table.mark_sent(
+                    intent.token, self.owner, generation=generation, lease_seconds=self.lease_seconds
+                )
+            )
         except TokenTableError as exc:
             self._saw_table_error(exc)
             attempt.lost = f"could not record the next ClientToken generation: {exc}"
+            attempt.lost_by = exc
             return None
         attempt.generation = generation
         attempt.lease_until = sent.lease_until
         return attempt.client_token
+
+    def _stopped(self, attempt: _Attempt, base: dict[str, Any], **detail: Any) -> DiskResult:
+        """The owner stopped mid-call because a table write failed: the table is down (deferred),
+        refused us (the invocation stops), or the claim changed hands (``in_progress`` elsewhere)."""
+        why = attempt.lost or "stopped"
+        if isinstance(attempt.lost_by, TokenTableUnavailable):
+            return _table_down(base, why, called=attempt.sent > 0)
+        if isinstance(attempt.lost_by, TokenTableFatal):
+            return self._abort_on(base, "TokenTable.Fatal", why, **detail)
+        return DiskResult(**base, outcome=Outcome.IN_PROGRESS, message=why, **detail)
 
     def _after_error(
         self, attempt: _Attempt, base: dict[str, Any], exc: EcsError, latency: float
@@ -610,13 +630,14 @@ def _base(intent: Intent) -> dict[str, Any]:
     return {"disk_id": intent.disk_id, "token": intent.token}
 
 
-def _table_down(base: dict[str, Any], why: str) -> DiskResult:
+def _table_down(base: dict[str, Any], why: str, *, called: bool = False) -> DiskResult:
     # Deferred, not failed: FC's retry of this event finishes the disk once the table is back.
+    note = "the slot is in doubt: the next delivery looks it up first" if called else "no ECS call made"
     return DiskResult(
         **base,
         outcome=Outcome.DEFERRED,
         error_code="TokenTable.Unavailable",
-        message=f"{why} (no ECS call made)",
+        message=f"{why} ({note})",
     )
 
 

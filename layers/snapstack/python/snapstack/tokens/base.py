@@ -308,13 +308,17 @@ class TokenTable(abc.ABC):
             return ClaimOutcome.BUSY
         return None
 
-    def mark_sent(self, token: str, owner: str, *, generation: int) -> TokenRecord:
+    def mark_sent(
+        self, token: str, owner: str, *, generation: int, lease_seconds: float | None = None
+    ) -> TokenRecord:
         """Record, before sending it, that CreateSnapshot goes out with ``generation``'s ClientToken.
 
-        Renews the lease too. ``LeaseLost`` when ``owner`` no longer holds the slot: it must not send.
+        Renews the lease too (``lease_seconds``, default the table's). ``LeaseLost`` when ``owner``
+        no longer holds the slot: it must not send.
         """
         if generation < 0:
             raise ValueError("a generation is a whole number >= 0")
+        lease = self.lease_seconds if lease_seconds is None else lease_seconds
         return self._write(
             token,
             owner,
@@ -322,7 +326,7 @@ class TokenTable(abc.ABC):
             state=TokenState.SENT,
             generation=generation,
             in_doubt=True,
-            lease_until=self.clock() + self.lease_seconds,
+            lease_until=self.clock() + lease,
         )
 
     def renew_lease(self, token: str, owner: str, *, lease_seconds: float | None = None) -> TokenRecord:
