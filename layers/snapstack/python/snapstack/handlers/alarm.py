@@ -27,13 +27,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from snapstack.config import AlarmConfig, load_config, token_table_url
+from snapstack.config import AlarmConfig, load_config
 from snapstack.events.alarms import AlarmSignal, alarm_signals
 from snapstack.events.decode import decode_event
 from snapstack.execute import DiskResult, Outcome
 from snapstack.handlers.cooldown import Assignment, Cooldowns
 from snapstack.handlers.planning import build_intents, compact, resolve_targets, split_allowed
-from snapstack.handlers.runtime import Plan, Runtime, invoke, table_for
+from snapstack.handlers.runtime import Plan, Runtime, invocation_table, invoke
 from snapstack.observability import log_fields
 from snapstack.policy.model import Policy
 from snapstack.targets import Disk
@@ -77,7 +77,7 @@ def plan(event: Any, runtime: Runtime) -> Plan:
     disks, denied = split_allowed(runtime, [d for d, _ in asked.values()], policy.selector)
     plan_.results += denied
     cooldowns = Cooldowns(
-        table_for(token_table_url()),
+        invocation_table(runtime.invocation),
         namespace={
             "service": runtime.invocation.service_name,
             "function": runtime.invocation.function_name,

@@ -140,6 +140,13 @@ class Runtime:
         return self._ecs
 
 
+def invocation_table(invocation: Invocation) -> TokenTable:
+    """The configured token table, holding ``invocation``'s credentials (for planners too)."""
+    table = table_for(token_table_url())
+    _hand_credentials(table, invocation)
+    return table
+
+
 def table_for(url: str) -> TokenTable:
     """The process's token table for ``url`` (opened once, reused by later invocations)."""
     if url not in _tables:
@@ -182,8 +189,7 @@ def invoke(
     results = list(plan.results)
     executor: Executor | None = None
     if plan.intents:
-        table = table_for(token_table_url())
-        _hand_credentials(table, invocation)
+        table = invocation_table(invocation)
         executor = Executor(
             ecs=runtime.ecs,
             table=table,
