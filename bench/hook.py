@@ -48,6 +48,7 @@ def time_to_line(argv: list[str], env: dict[str, str], marker: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the rounds and print the medians; files one summary row."""
+    from devkit.fc.execution import RunSettings
     from devkit.fc.testing import LocalFc
     from devkit.local.runner import Target
 
@@ -55,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args(argv)
     quiet_credentials_chain()
-    with LocalFc(FIXTURE, Target(NO_ECS_ENDPOINT, "unused", "unused"), max_async_retries=0) as fc:
+    with LocalFc(
+        FIXTURE, Target(NO_ECS_ENDPOINT, "unused", "unused"), RunSettings(max_async_retries=0)
+    ) as fc:
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_ACCESS", "SNAPSTACK_"))
         }

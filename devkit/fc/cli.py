@@ -56,6 +56,7 @@ def parse_access_key(text: str) -> Credential:
 def start_fc(args: argparse.Namespace) -> int:
     """Serve until interrupted; prints the endpoint, the keys and the service it serves."""
     from devkit import exitcodes
+    from devkit.fc.execution import RunSettings
     from devkit.fc.server import DEFAULT_CREDENTIALS, FcServer
     from devkit.fc.testing import build_app
     from devkit.local.session import target_from
@@ -64,15 +65,8 @@ def start_fc(args: argparse.Namespace) -> int:
     try:
         keys = tuple(parse_access_key(k) for k in args.caller_key) or DEFAULT_CREDENTIALS
         with target_from(args) as (template, target, _):
-            app = build_app(
-                template,
-                target,
-                token_table=args.token_table,
-                credentials=keys,
-                max_async_retries=args.async_retries,
-                retry_delay=args.retry_delay,
-                workers=args.workers,
-            )
+            settings = RunSettings(args.token_table, args.async_retries, args.retry_delay, args.workers)
+            app = build_app(template, target, settings, keys)
             server = FcServer(app, args.host, args.port)
             if args.verbose:
                 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)

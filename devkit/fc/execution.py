@@ -10,7 +10,7 @@ instances side by side).
   shape (HTTP 200, ``x-fc-error-type: UnhandledInvocationError``, ``errorMessage``/``errorType``/
   ``stackTrace``) when it raised;
 - async: a worker pool runs it after the 202; a function error is retried up to
-  ``max_async_retries`` times (FC's default is 3, https://alibabacloud.com/help/en/functioncompute/fc-2-0/user-guide/retry-policy),
+  ``RunSettings.max_async_retries`` times (FC's default is 3, https://alibabacloud.com/help/en/functioncompute/fc-2-0/user-guide/retry-policy),
   ``retry_delay`` seconds apart (FC documents no interval for function errors), then the
   invocation is Failed.
 
@@ -38,6 +38,25 @@ log = logging.getLogger("devkit.fc")
 
 #: The ``x-fc-error-type`` of a function that raised (FACTS.md section 4).
 UNHANDLED = "UnhandledInvocationError"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How the endpoint runs functions.
+
+    ``token_table``: the functions' token table URL (None: the runner's local SQLite file);
+    ``max_async_retries``: retries of a failed async invocation (FC's default: 3);
+    ``retry_delay``: seconds between them; ``workers``: async invocations run at once.
+    """
+
+    token_table: str | None = None
+    max_async_retries: int = 3
+    retry_delay: float = 1.0
+    workers: int = 4
+
+
+#: FC's behaviour: 3 async retries, a second apart; 4 async runs at once.
+DEFAULT_SETTINGS = RunSettings()
 
 
 @dataclass(frozen=True)
@@ -118,20 +137,14 @@ class FunctionHost:
         template: Template,
         target: Target,
         state: FcState,
-        *,
-        token_table: str | None = None,
-        workers: int = 4,
-        max_async_retries: int = 3,
-        retry_delay: float = 1.0,
+        settings: RunSettings = DEFAULT_SETTINGS,
     ) -> None:
         self.template = template
         self.target = target
         self.state = state
-        self.token_table = token_table
-        self.max_async_retries = max_async_retries
-        self.retry_delay = retry_delay
+        self.settings = settings
         self._turns = _TakeTurns()
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fc-async")
+        self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="fc-async")
         self._closing = threading.Event()
 
     def run(self, function: str, payload: bytes, request_id: str) -> Outcome:
@@ -143,7 +156,7 @@ class FunctionHost:
                     function,
                     payload,
                     self.target,
-                    token_table=self.token_table,
+                    token_table=self.settings.token_table,
                     request_id=request_id,
                 )
             except Exception:  # the runner could not even load the function: FC reports it the same way
@@ -161,15 +174,16 @@ class FunctionHost:
 
     def _run_async(self, record: AsyncInvocation) -> None:
         ref, invocation_id = record.ref, record.invocation_id
-        for attempt in range(self.max_async_retries + 1):
+        retries, delay = self.settings.max_async_retries, self.settings.retry_delay
+        for attempt in range(retries + 1):
             self.state.start(ref, invocation_id)
             outcome = self.run(ref.function, record.payload, record.request_id)
             if outcome.error_type is None:
                 self.state.finish(ref, invocation_id, error=None, return_payload=outcome.body.decode())
                 return
-            last = attempt == self.max_async_retries
+            last = attempt == retries
             log.info("%s %s attempt %d: %s", ref.function, invocation_id, attempt + 1, outcome.error_message)
-            if last or self._closing.wait(self.retry_delay):
+            if last or self._closing.wait(delay):
                 self.state.finish(ref, invocation_id, error=outcome.error_message, return_payload=None)
                 return
             self.state.retrying(ref, invocation_id, outcome.error_message)

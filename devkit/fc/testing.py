@@ -2,7 +2,7 @@
 
     from devkit.fc.testing import LocalFc
 
-    with LocalFc(template, target, token_table="sqlite:///tmp/tokens.db") as fc:
+    with LocalFc(template, target, RunSettings(token_table="sqlite:///tmp/tokens.db")) as fc:
         client = fc.fc2_client()                        # aliyun-fc2, plain AccessKey pair
         client.invoke_function("snapstack", "deploy_hook", payload=b"{...}",
                                headers={"x-fc-invocation-type": "Async",
@@ -22,66 +22,45 @@ from types import TracebackType
 from typing import Any
 
 from devkit.emulator.responses import Credential
-from devkit.fc.execution import FunctionHost
+from devkit.fc.execution import DEFAULT_SETTINGS, FunctionHost, RunSettings
 from devkit.fc.models import FcState
 from devkit.fc.server import DEFAULT_CREDENTIALS, FcApp, FcServer
 from devkit.local.runner import Target
 from devkit.local.template import Template, load_template
 
+#: ``LocalFc``'s default: FC's 3 async retries, with no pause (a test waits for events, not time).
+TEST_SETTINGS = RunSettings(retry_delay=0.0)
+
 
 def build_app(
     template: Template | Path,
     target: Target,
-    *,
-    token_table: str | None = None,
+    settings: RunSettings = DEFAULT_SETTINGS,
     credentials: Iterable[Credential] = DEFAULT_CREDENTIALS,
-    max_async_retries: int = 3,
-    retry_delay: float = 1.0,
-    workers: int = 4,
 ) -> FcApp:
     """An ``FcApp`` serving ``template``'s functions (its service name, qualifier LATEST)."""
     parsed = template if isinstance(template, Template) else load_template(template)
     state = FcState(parsed.service_name, (spec.name for spec in parsed.functions.values()))
-    host = FunctionHost(
-        parsed,
-        target,
-        state,
-        token_table=token_table,
-        workers=workers,
-        max_async_retries=max_async_retries,
-        retry_delay=retry_delay,
-    )
-    return FcApp(host, credentials)
+    return FcApp(FunctionHost(parsed, target, state, settings), credentials)
 
 
 class LocalFc:
     """The local FC endpoint on a loopback port, for one test or one fixture scope.
 
-    Async retries default to FC's 3, with no pause between them (a test waits for events, not time).
+    By default async retries are FC's 3 with no pause between them (a test waits for events, not time).
     """
 
     def __init__(
         self,
         template: Template | Path,
         target: Target,
+        settings: RunSettings = TEST_SETTINGS,
         *,
-        token_table: str | None = None,
         credentials: Iterable[Credential] = DEFAULT_CREDENTIALS,
-        max_async_retries: int = 3,
-        retry_delay: float = 0.0,
-        workers: int = 4,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self.app = build_app(
-            template,
-            target,
-            token_table=token_table,
-            credentials=credentials,
-            max_async_retries=max_async_retries,
-            retry_delay=retry_delay,
-            workers=workers,
-        )
+        self.app = build_app(template, target, settings, credentials)
         self._host, self._port = host, port
         self._server: FcServer | None = None
 
@@ -128,14 +107,6 @@ class LocalFc:
     def credentials(self) -> Credential:
         """The first configured credential (a plain AccessKey pair by default)."""
         return self.app.credentials[0]
-
-    @property
-    def sts_credentials(self) -> Credential:
-        """The first configured STS triple (``LookupError`` when there is none)."""
-        for cred in self.app.credentials:
-            if cred.security_token:
-                return cred
-        raise LookupError("no STS credentials configured")
 
     def fc2_client(self, credentials: Credential | None = None, timeout: float = 30) -> Any:
         """An official ``fc2.Client`` for this endpoint."""

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from devkit.emulator.testing import EcsEmulator
+from devkit.fc.execution import RunSettings
 from devkit.fc.testing import LocalFc
 from devkit.local.runner import Target
 
@@ -86,7 +87,7 @@ class Hook:
 
 @pytest.fixture
 def test_fc() -> Iterator[LocalFc]:
-    with LocalFc(FIXTURES / "template.yml", NO_ECS, max_async_retries=0) as fc:
+    with LocalFc(FIXTURES / "template.yml", NO_ECS, RunSettings(max_async_retries=0)) as fc:
         yield fc
 
 
@@ -103,7 +104,9 @@ def stack_fc(emulator: EcsEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("SNAPSTACK_RETRY_MAX_DELAY", "0.05")
     creds = emulator.credentials
     target = Target(emulator.endpoint, creds.access_key_id, creds.access_key_secret, creds.security_token)
-    with LocalFc(ROOT / "template.yml", target, token_table=f"sqlite:///{tmp_path}/tokens.db") as fc:
+    with LocalFc(
+        ROOT / "template.yml", target, RunSettings(f"sqlite:///{tmp_path}/tokens.db", retry_delay=0)
+    ) as fc:
         yield fc
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import uuid
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -89,8 +90,8 @@ def test_same_deploy_id_under_two_invocation_ids_at_once_is_still_one(
 ) -> None:
     # Two invocations FC does not dedupe (e.g. a manifest and the hook): deploy_hook's slots do.
     deploy_id, env = release(), Hook(stack_fc).env
-    stack_fc.app.host.max_async_retries = 50  # in_progress elsewhere -> FC's retry finds it done
-    stack_fc.app.host.retry_delay = 0.1
+    # in_progress elsewhere -> FC's retry finds it done
+    stack_fc.app.host.settings = replace(stack_fc.app.host.settings, max_async_retries=50, retry_delay=0.1)
     procs = [
         start(snapshot_hook(stack_fc, deploy_id, *WAIT, "--invocation-id", f"run_{n}"), env) for n in range(2)
     ]

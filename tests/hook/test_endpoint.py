@@ -13,8 +13,10 @@ import fc2
 import pytest
 
 from devkit.emulator.responses import Credential
+from devkit.fc.execution import RunSettings
 from devkit.fc.models import FcApiError, ScriptedAnswer
 from devkit.fc.responses import FcAuthenticator
+from devkit.fc.server import DEFAULT_CREDENTIALS
 from devkit.fc.testing import LocalFc
 from devkit.hook.client import FcHook
 from snapstack.ecs.credentials import Credentials
@@ -59,7 +61,7 @@ def test_sync_function_error_is_fc_unhandled_invocation_error(test_fc: LocalFc) 
 
 
 def test_sts_caller_signs_with_its_token(test_fc: LocalFc) -> None:
-    answer = test_fc.fc2_client(test_fc.sts_credentials).invoke_function(
+    answer = test_fc.fc2_client(DEFAULT_CREDENTIALS[1]).invoke_function(
         "hooktest", "echo", payload=b'{"return": "ok"}', qualifier="LATEST"
     )
     assert answer.data == b"ok"  # a str result is the body as it is
@@ -132,7 +134,7 @@ def test_async_without_id_is_tracked_under_its_request_id(test_fc: LocalFc) -> N
 
 
 def test_async_function_error_is_retried_then_failed() -> None:
-    with LocalFc(FIXTURES / "template.yml", NO_ECS, max_async_retries=2) as fc:
+    with LocalFc(FIXTURES / "template.yml", NO_ECS, RunSettings(max_async_retries=2, retry_delay=0)) as fc:
         submit(fc, "fail", {}, task="always-fails")
         fc.wait_idle()
         record = status_of(fc, "fail", "always-fails")
@@ -144,7 +146,7 @@ def test_async_function_error_is_retried_then_failed() -> None:
 
 def test_async_retry_reaches_a_later_success() -> None:
     key = f"k-{uuid.uuid4().hex}"
-    with LocalFc(FIXTURES / "template.yml", NO_ECS, max_async_retries=3) as fc:
+    with LocalFc(FIXTURES / "template.yml", NO_ECS, RunSettings(max_async_retries=3, retry_delay=0)) as fc:
         submit(fc, "flaky", {"key": key, "failures": 2}, task="flaky-1")
         fc.wait_idle()
         record = status_of(fc, "flaky", "flaky-1")
