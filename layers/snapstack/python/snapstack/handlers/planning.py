@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from snapstack.ecs.errors import InvalidRequest
 from snapstack.execute import DiskResult, Intent, Outcome
+from snapstack.policy import naming
 from snapstack.targets import Disk, describe_instance_ids, matches
 from snapstack.tokens.slots import client_token, slot_key
 
@@ -32,8 +33,11 @@ def build_intents(
 ) -> tuple[list[Intent], list[DiskResult]]:
     """One intent per disk; a disk whose request breaks a rule fails here, with no ECS call.
 
-    Each disk's slot key is ``slot_parts`` plus ``disk``: what the snapshot is for.
+    Each disk's slot key is ``slot_parts`` plus ``disk``: what the snapshot is for. ``reason``
+    and ``slot`` may come from an event: they are cleaned here, for every trigger
+    (``naming.clean_text``, ``naming.name_part``).
     """
+    reason, slot = naming.clean_text(reason), naming.name_part(slot)
     intents: list[Intent] = []
     refused: list[DiskResult] = []
     for disk in disks:
