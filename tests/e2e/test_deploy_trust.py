@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .conftest import all_calls, oss_event
+from .conftest import ROOT, all_calls, oss_event
 
 
 class Listener:
@@ -137,3 +137,14 @@ def test_a_configured_endpoint_is_where_the_manifest_is_read(run, emulator, list
     assert listener.connections >= 1
     assert result.summary is None and "OSS." in result.error  # the listener hangs up: FC retries
     assert all_calls(emulator) == 0
+
+
+def test_with_no_deploy_bucket_configured_every_oss_event_is_refused(
+    run, emulator, listener, config_json, monkeypatch
+):
+    monkeypatch.setenv("SNAPSTACK_OSS_ENDPOINT", f"http://127.0.0.1:{listener.port}")
+    shipped = json.loads((ROOT / "functions" / "deploy_hook" / "snapstack.json").read_text())
+    config_json({k: v for k, v in shipped.items() if k != "buckets"})
+    result, errors = invoke_logged(run, manifest_event())
+    assert_refused(result, errors, emulator, listener, "oss.bucket.name")
+    assert "no deploy bucket" in result.summary["error"]["rule"]

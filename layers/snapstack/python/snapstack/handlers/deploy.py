@@ -139,9 +139,10 @@ def _oss_releases(event: OssEvent, config: DeployConfig, runtime: Runtime, notes
 def _check_trusted(record: OssRecord, index: int, buckets: frozenset[str], region: str) -> None:
     """Refuse a record whose bucket, region or key the configuration does not vouch for."""
     where = f"event record {index}"
+    if not buckets:
+        raise BadInput(where, "oss.bucket.name", "no deploy bucket is configured (see buckets)")
     if record.bucket_name not in buckets:
-        allowed = ", ".join(sorted(buckets)) or "none (set buckets or SNAPSTACK_DEPLOY_BUCKETS)"
-        raise BadInput(where, "oss.bucket.name", f"{record.bucket_name!r} is not a deploy bucket ({allowed})")
+        raise BadInput(where, "oss.bucket.name", f"{record.bucket_name[:64]!r} is not a deploy bucket")
     if record.bucket_arn.rsplit(":", 1)[-1] != record.bucket_name:
         raise BadInput(where, "oss.bucket.arn", "names another bucket than oss.bucket.name")
     if record.region != region:
