@@ -3,8 +3,8 @@
 
 deploy_hook's side is TEAM.md's D4: the direct-invoke payload, narrowed by the policy's allow-list
 (``functions/deploy_hook/snapstack.json``: disks tagged env=prod), one slot per deploy id + disk.
-The tests marked ``WAITS_FOR_DEPLOY`` need deploy_hook to accept that payload (branch ``deploy``);
-they are strict xfails until it lands, so the day they pass the marker must go.
+The test marked ``WAITS_FOR_DENIED`` needs the ``denied`` outcome (branch ``schedule``); it is a
+strict xfail until that lands, so the day it passes the marker must go.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from devkit.fc.testing import LocalFc
 from tests.e2e.conftest import all_calls, ours
 from tests.hook.conftest import SNAPSTACK, Hook, caller_env, run_snapstack
 
-WAITS_FOR_DEPLOY = pytest.mark.xfail(
+WAITS_FOR_DENIED = pytest.mark.xfail(
     strict=True,
-    reason="deploy_hook does not accept the D4 direct-invoke payload yet (branch deploy, #13 item 2)",
+    reason="the `denied` outcome (TEAM.md D2) lands with branch schedule; deploy_hook reports skipped today",
 )
 PROD_DISKS = ("d-web-01-data", "d-web-02-data")
 WAIT = ("--wait", "--poll-interval", "0.05")
@@ -52,7 +52,6 @@ def per_disk(emulator: EcsEmulator) -> Counter[str]:
     return Counter(s["disk_id"] for s in ours(emulator))
 
 
-@WAITS_FOR_DEPLOY
 def test_one_snapshot_per_disk(stack_fc: LocalFc, emulator: EcsEmulator) -> None:
     ran = run_snapstack(snapshot_hook(stack_fc, release(), *WAIT, "--json"), Hook(stack_fc).env)
     assert ran.code == exitcodes.OK, ran.stderr
@@ -62,7 +61,6 @@ def test_one_snapshot_per_disk(stack_fc: LocalFc, emulator: EcsEmulator) -> None
     assert per_disk(emulator) == Counter(PROD_DISKS)
 
 
-@WAITS_FOR_DEPLOY
 def test_same_deploy_id_twice_in_a_row_is_still_one(stack_fc: LocalFc, emulator: EcsEmulator) -> None:
     deploy_id, env = release(), Hook(stack_fc).env
     first = run_snapstack(snapshot_hook(stack_fc, deploy_id, *WAIT), env)
@@ -73,7 +71,6 @@ def test_same_deploy_id_twice_in_a_row_is_still_one(stack_fc: LocalFc, emulator:
     assert emulator.calls("CreateSnapshot") == 2
 
 
-@WAITS_FOR_DEPLOY
 def test_same_deploy_id_twice_at_once_is_still_one(stack_fc: LocalFc, emulator: EcsEmulator) -> None:
     deploy_id, env = release(), Hook(stack_fc).env
     procs = [start(snapshot_hook(stack_fc, deploy_id, *WAIT), env) for _ in range(2)]
@@ -84,7 +81,6 @@ def test_same_deploy_id_twice_at_once_is_still_one(stack_fc: LocalFc, emulator: 
     assert per_disk(emulator) == Counter(PROD_DISKS)
 
 
-@WAITS_FOR_DEPLOY
 def test_same_deploy_id_under_two_invocation_ids_at_once_is_still_one(
     stack_fc: LocalFc, emulator: EcsEmulator
 ) -> None:
@@ -101,7 +97,6 @@ def test_same_deploy_id_under_two_invocation_ids_at_once_is_still_one(
     assert per_disk(emulator) == Counter(PROD_DISKS)
 
 
-@WAITS_FOR_DEPLOY
 def test_a_new_deploy_id_makes_a_second_snapshot(stack_fc: LocalFc, emulator: EcsEmulator) -> None:
     env = Hook(stack_fc).env
     assert run_snapstack(snapshot_hook(stack_fc, release(), *WAIT), env).code == exitcodes.OK
@@ -110,7 +105,7 @@ def test_a_new_deploy_id_makes_a_second_snapshot(stack_fc: LocalFc, emulator: Ec
     assert per_disk(emulator) == Counter({disk: 2 for disk in PROD_DISKS})
 
 
-@WAITS_FOR_DEPLOY
+@WAITS_FOR_DENIED
 def test_outside_the_allow_list_is_denied_with_no_create(stack_fc: LocalFc, emulator: EcsEmulator) -> None:
     # d-batch-01-system is tagged env=dev: deploy_hook's policy covers env=prod only.
     args = snapshot_hook(stack_fc, release(), *WAIT, "--json", disks=("d-batch-01-system",))

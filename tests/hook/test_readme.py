@@ -22,7 +22,6 @@ import pytest
 
 from devkit import exitcodes
 from tests.hook.conftest import ROOT, SNAPSTACK
-from tests.hook.test_e2e import WAITS_FOR_DEPLOY
 
 SECTION = "## Snapshot on deploy from CI"
 
@@ -71,7 +70,6 @@ def endpoint(tmp_path: Path) -> Iterator[Endpoint]:
     drain.join(timeout=10)
 
 
-@WAITS_FOR_DEPLOY
 def test_readme_ci_step_runs_as_shown(endpoint: Endpoint, tmp_path: Path) -> None:
     step, expected = readme_blocks()
     banner = "".join(endpoint.lines)
