@@ -86,8 +86,11 @@ def read_manifest(record: OssRecord, settings: ManifestSettings, runtime: Runtim
     )
     region = record.region or runtime.invocation.region
     endpoint = os.environ.get("SNAPSTACK_OSS_ENDPOINT") or f"https://oss-{region}-internal.aliyuncs.com"
+    # FC's preinstalled oss2 2.16.0 has no is_path_style (TypeError), so it is passed only when
+    # asked for; every oss2 version addresses an IP or localhost endpoint path-style anyway.
     path_style = os.environ.get("SNAPSTACK_OSS_PATH_STYLE", "").lower() == "true"
-    bucket = oss2.Bucket(auth, endpoint, record.bucket_name, is_path_style=path_style)
+    style = {"is_path_style": True} if path_style else {}
+    bucket = oss2.Bucket(auth, endpoint, record.bucket_name, **style)
     try:
         obj = bucket.get_object(record.object_key)
         if _etag(obj.etag) != _etag(record.etag):
