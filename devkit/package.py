@@ -29,9 +29,12 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from devkit import exitcodes
 
@@ -129,21 +132,27 @@ def _pip(*args: str) -> None:
         raise PackageError(f"pip {' '.join(args[:2])} failed:\n{done.stderr.strip()[-3000:]}")
 
 
-def install_dependencies(target: Path) -> None:
-    """Install the lock's wheels for FC's platform into ``target`` (hashes checked, no resolution).
+def dependencies(python310: str) -> Path:
+    """The lock's wheels installed for FC's platform (hashes checked), stripped and compiled.
 
-    The installed tree is kept under ``.snapstack/deps/<hash of the lock>`` and copied from there:
-    the lock's hashes fix every byte of it, so a second build need not install again.
+    Kept under ``.snapstack/deps/<hash of the lock and the interpreter>``: the lock's hashes fix
+    every byte of the installed tree, and the compiled bytecode follows from it, so later builds
+    copy it instead of installing and compiling again.
     """
-    cached = CACHE / hashlib.sha256(LOCK.read_bytes()).hexdigest()[:16]
+    version = subprocess.run(
+        [python310, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
+    ).stdout
+    cached = CACHE / hashlib.sha256(LOCK.read_bytes() + version.encode()).hexdigest()[:16]
     if not (cached / ".complete").is_file():
         partial = cached.with_name(cached.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         _pip_install_lock(partial)
-        (partial / ".complete").write_text(LOCK.name)
+        _strip(partial)
+        compile_tree(partial, python310)
+        (partial / ".complete").write_text(f"{LOCK.name}\n{version}")
         shutil.rmtree(cached, ignore_errors=True)
         partial.rename(cached)
-    shutil.copytree(cached, target, ignore=shutil.ignore_patterns(".complete"))
+    return cached
 
 
 def _pip_install_lock(target: Path) -> None:
@@ -212,8 +221,10 @@ def _strip(tree: Path) -> None:
             path.unlink()
 
 
-def compile_tree(tree: Path, python310: str) -> None:
-    """Unchecked-hash bytecode for every ``.py`` under ``tree``, compiled as if it sat in /code."""
+def compile_tree(tree: Path, python310: str, paths: Iterable[Path] | None = None) -> None:
+    """Unchecked-hash bytecode for every ``.py`` under ``tree`` (or only under ``paths``, which lie
+    in it), compiled as if ``tree`` were /code."""
+    targets = [str(p) for p in paths] if paths is not None else [str(tree)]
     done = subprocess.run(
         [
             python310,
@@ -228,7 +239,7 @@ def compile_tree(tree: Path, python310: str) -> None:
             str(tree),
             "-p",
             CODE_DIR,
-            str(tree),
+            *targets,
         ],
         env={**os.environ, "PYTHONHASHSEED": "0"},
         capture_output=True,
@@ -269,19 +280,16 @@ def build(
     python310 = python310 or find_python310()
     names = list(functions or function_names())
     artifacts = []
+    deps = dependencies(python310)
     with tempfile.TemporaryDirectory() as tmp:
-        common = Path(tmp) / "common"
-        install_dependencies(common)
-        shutil.copytree(LIBRARY, common / "snapstack")
-        _strip(common)
-        compile_tree(common, python310)
         for name in names:
             stage = Path(tmp) / name
-            shutil.copytree(common, stage, symlinks=False)
-            function = Path(tmp) / f"{name}.src"
-            shutil.copytree(FUNCTIONS / name, function, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-            compile_tree(function, python310)
-            shutil.copytree(function, stage, dirs_exist_ok=True)
+            shutil.copytree(deps, stage, ignore=shutil.ignore_patterns(".complete"))
+            caches = shutil.ignore_patterns("__pycache__", "*.pyc")
+            shutil.copytree(LIBRARY, stage / "snapstack", ignore=caches)
+            shutil.copytree(FUNCTIONS / name, stage, ignore=caches, dirs_exist_ok=True)
+            ours = [stage / "snapstack", *(stage / p.name for p in (FUNCTIONS / name).glob("*.py"))]
+            compile_tree(stage, python310, ours)
             dest = out / f"{name}.zip"
             unzipped = _write_zip(stage, dest)
             digest = hashlib.sha256(dest.read_bytes()).hexdigest()
@@ -289,8 +297,58 @@ def build(
     return artifacts
 
 
+def upload(artifacts: Iterable[Artifact], bucket: Any, prefix: str = "") -> dict[str, tuple[str, bool]]:
+    """Upload each artifact to ``bucket`` (an ``oss2.Bucket``) under ``prefix`` + its content-hashed
+    name; ``{function: (object name, uploaded)}`` (an object already there has the same bytes).
+
+    A bucket that does not exist yet is created (private).
+    """
+    import oss2
+
+    placed: dict[str, tuple[str, bool]] = {}
+    for artifact in artifacts:
+        key = f"{prefix}{artifact.object_name}"
+        exists = bucket.object_exists(key)  # a missing bucket also reads as a missing object
+        if not exists:
+            try:
+                bucket.put_object_from_file(key, str(artifact.path))
+            except oss2.exceptions.NoSuchBucket:
+                bucket.create_bucket(oss2.BUCKET_ACL_PRIVATE)
+                bucket.put_object_from_file(key, str(artifact.path))
+        placed[artifact.function] = (key, not exists)
+    return placed
+
+
+def packaged_template(template: Path, bucket_name: str, keys: Mapping[str, str]) -> dict[str, Any]:
+    """``template`` with each function's ``Code`` pointing at its uploaded zip, as ROS will read it.
+
+    The function of a resource is its ``Metadata.Snapstack.Source`` folder's name; the
+    ``CodeBucket`` parameter, no longer referenced, is dropped.
+    """
+    doc: dict[str, Any] = yaml.safe_load(template.read_text(encoding="utf-8"))
+    for name, resource in doc.get("Resources", {}).items():
+        if resource.get("Type") != "ALIYUN::FC::Function":
+            continue
+        source = ((resource.get("Metadata") or {}).get("Snapstack") or {}).get("Source")
+        function = Path(str(source)).name
+        if function not in keys:
+            raise PackageError(f"{name}: no zip was built for {source!r}")
+        resource["Properties"]["Code"] = {"OssBucketName": bucket_name, "OssObjectName": keys[function]}
+    if "CodeBucket" not in json.dumps(doc.get("Resources", {})) + json.dumps(doc.get("Outputs", {})):
+        doc.get("Parameters", {}).pop("CodeBucket", None)
+    return doc
+
+
 def _mb(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
+
+
+def size_line(artifact: Artifact) -> str:
+    """One artifact's name, zipped and unzipped size, and content hash."""
+    return (
+        f"{artifact.path.name:24} {_mb(artifact.zipped):>8} zipped  {_mb(artifact.unzipped):>8} unzipped"
+        f"  sha256 {artifact.sha256[:16]}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,10 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{LOCK.relative_to(ROOT)}: {len(relock())} pinned distributions")
             return exitcodes.OK
         for artifact in build(args.out):
-            print(
-                f"{artifact.path.name:24} {_mb(artifact.zipped):>8} zipped  {_mb(artifact.unzipped):>8} "
-                f"unzipped  sha256 {artifact.sha256[:16]}"
-            )
+            print(size_line(artifact))
     except PackageError as exc:
         print(f"snapstack package: {exc}", file=sys.stderr)
         return exitcodes.TOOL_ERROR

@@ -363,10 +363,14 @@ def _connections(server: Any) -> set[socket.socket]:
     return conns
 
 
-class EmulatorServer:
-    """A threaded werkzeug server around an ``EmulatorApp``, on ``host:port`` (0: any free port)."""
+WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
-    def __init__(self, app: EmulatorApp, host: str = "127.0.0.1", port: int = 0) -> None:
+
+class EmulatorServer:
+    """A threaded werkzeug server around an ``EmulatorApp`` (or another WSGI app of the devkit's
+    emulators, e.g. the ROS stand-in), on ``host:port`` (0: any free port)."""
+
+    def __init__(self, app: WsgiApp, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
         self._server: BaseWSGIServer = make_server(
             host, port, app, threaded=True, request_handler=_KeepAliveHandler
