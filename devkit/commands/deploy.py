@@ -55,8 +55,9 @@ def report(result: Any, verb: str) -> int:
         for failure in result.failures:
             print(f"  {failure.logical_id} ({failure.resource_type}): {failure.status}  {failure.reason}")
         return exitcodes.FAILED
-    for key, value in result.outputs.items():
-        print(f"  {key:16} {value}")
+    if result.status != "DELETE_COMPLETE":
+        for key, value in result.outputs.items():
+            print(f"  {key:16} {value}")
     return exitcodes.OK
 
 

@@ -325,6 +325,8 @@ class RosState:
                 return physical
             if name in props and isinstance(props[name], str):
                 return props[name]
+            if name == "Arn" and body["Type"] == "ALIYUN::RAM::Role":
+                return f"acs:ram::{self.account_id}:role/{physical}"
             if name.lower() == "arn":
                 service = body["Type"].split("::")[1].lower()
                 return f"acs:{service}:{stack.region}:{self.account_id}:{logical.lower()}/{physical}"
