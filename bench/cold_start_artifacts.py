@@ -28,7 +28,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from bench.cold_start import FUNCTIONS, TARGET_RATIO, event_bytes, unpaced_config
+from bench.cold_start import CHILD_CONTEXT, FUNCTIONS, TARGET_RATIO, event_bytes, unpaced_config
 from bench.harness import ROOT, emulator_process, quiet_credentials_chain, record, verdict
 
 FC_PYTHON = ROOT / ".snapstack" / "fc-python310" / "bin" / "python"
@@ -43,19 +43,15 @@ print((time.perf_counter() - t) * 1000)
 """
 
 # argv: the event file. The code directory is the working directory and first on PYTHONPATH.
-_INVOKE_CHILD = """
+_INVOKE_CHILD = (
+    """
 import sys, time
 with open(sys.argv[1], "rb") as f:
     event = f.read()
-class NS:
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
-ctx = NS(
-    credentials=NS(access_key_id="STS.EmulatorKey0001", access_key_secret="emulator-sts-secret-0001",
-                   security_token="emulator-sts-token-0001"),
-    function=NS(name=sys.argv[2], handler="index.handler", memory=512, timeout=300),
-    service=NS(name="snapstack"), region="cn-hangzhou", request_id="cold-start", account_id="1",
-)
+function_name = sys.argv[2]
+"""
+    + CHILD_CONTEXT
+    + """
 t0 = time.perf_counter()
 import index
 t1 = time.perf_counter()
@@ -69,6 +65,7 @@ counts = {k: summary.get(k) for k in ("created", "deduplicated", "failed", "defe
 print(json.dumps({"import_ms": (t1 - t0) * 1000, "total_ms": (t2 - t0) * 1000, "counts": counts,
                   "tablestore": sys.modules["tablestore"].__file__ if "tablestore" in sys.modules else None}))
 """
+)
 
 
 def _run(code_dir: Path, env: dict[str, str], args: list[str]) -> str:

@@ -17,7 +17,15 @@ from urllib.parse import parse_qsl
 
 from devkit.emulator.models import ApiError
 from devkit.emulator.responses import Authenticator, Credential, WireRequest, api_params
-from devkit.emulator.server import DEFAULT_CREDENTIALS, Environ, StartResponse, _body, _headers, _status
+from devkit.emulator.server import (
+    DEFAULT_CREDENTIALS,
+    Environ,
+    StartResponse,
+    _body,
+    _headers,
+    _status,
+    json_answer,
+)
 from devkit.ros.cdk import validate_resources
 from devkit.ros.models import RosError, RosState, Stack
 from devkit.ros.responses import API_VERSION, Actions, error_body, ok_body
@@ -71,15 +79,7 @@ class RosApp:
         except RosError as err:
             status, payload = err.status, error_body(err, request_id, headers.get("host", ""))
         log.info("%s %s -> %s", request_id, query.get("Action") or headers.get("x-acs-action"), status)
-        start_response(
-            _status(status),
-            [
-                ("Content-Type", "application/json;charset=utf-8"),
-                ("Content-Length", str(len(payload))),
-                ("x-acs-request-id", request_id),
-            ],
-        )
-        return [payload]
+        return json_answer(start_response, status, payload, request_id)
 
     def _control(self, method: str, route: str, raw: bytes) -> tuple[int, bytes]:
         route = route.strip("/")
