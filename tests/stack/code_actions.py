@@ -76,10 +76,14 @@ def _defs(paths: list[Path]) -> Iterator[_Def]:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 found = _Def(path, node, imports)
                 called = {id(c.func) for c in ast.walk(node) if isinstance(c, ast.Call)}
+                local = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)} | {
+                    n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+                }
                 for ref in ast.walk(node):
-                    # A bare name is a call or a callback passed on; ``x.attr`` reaches a
-                    # method when called, and a property (or a bound method) when only read.
-                    if isinstance(ref, ast.Name):
+                    # A bare name (not one the function binds itself) is a call or a callback
+                    # passed on; ``x.attr`` reaches a method when called, and a property (or a
+                    # bound method) when only read.
+                    if isinstance(ref, ast.Name) and ref.id not in local:
                         found.calls.add(ref.id)
                     elif isinstance(ref, ast.Attribute):
                         found.calls.add(ref.attr if id(ref) in called else f".{ref.attr}")
