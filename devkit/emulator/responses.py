@@ -111,10 +111,12 @@ def _parse_timestamp(value: str) -> float | None:
 
 
 class Authenticator:
-    """Checks V3 and V2 signatures against the configured credentials."""
+    """Checks V3 and V2 signatures against the configured credentials, for one API version
+    (ECS's by default; the ROS stand-in checks ROS's the same way)."""
 
-    def __init__(self, credentials: list[Credential]) -> None:
+    def __init__(self, credentials: list[Credential], api_version: str = API_VERSION) -> None:
         self._keys = {c.access_key_id: c for c in credentials}
+        self.api_version = api_version
         self._nonce_lock = threading.Lock()
         self._nonces: set[str] = set()
         self._nonce_expiry: deque[tuple[float, str]] = deque()
@@ -192,7 +194,7 @@ class Authenticator:
         ):
             raise ApiError("SignatureDoesNotMatch")
         self._fresh(headers.get("x-acs-date"), headers.get("x-acs-signature-nonce"))
-        if headers.get("x-acs-version") != API_VERSION:
+        if headers.get("x-acs-version") != self.api_version:
             raise ApiError("InvalidAction.NotFound", f"version {headers.get('x-acs-version')!r}")
         return action
 
@@ -207,7 +209,7 @@ class Authenticator:
         if not hmac.compare_digest(v2_signature(signed, method, cred.access_key_secret), query["Signature"]):
             raise ApiError("SignatureDoesNotMatch")
         self._fresh(query.get("Timestamp"), query.get("SignatureNonce"))
-        if query.get("Version") != API_VERSION:
+        if query.get("Version") != self.api_version:
             raise ApiError("InvalidAction.NotFound", f"version {query.get('Version')!r}")
         action = query.get("Action")
         if not action:
