@@ -26,6 +26,7 @@ import argparse
 import ast
 import compileall
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -156,7 +157,8 @@ def uses_hypothesis(copy: Path, tests: tuple[str, ...]) -> bool:
             files.add(folder / "conftest.py")
             if folder == copy:
                 break
-    return any(f.is_file() and "hypothesis" in f.read_text(encoding="utf-8") for f in files)
+    imports = re.compile(r"^(from|import) hypothesis\b", re.M)
+    return any(f.is_file() and imports.search(f.read_text(encoding="utf-8")) for f in files)
 
 
 def end_leftovers(run_id: str) -> None:
