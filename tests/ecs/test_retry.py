@@ -1,0 +1,113 @@
+"""Retry arithmetic: the backoff's cap and floor, the shared budget, and the deadline's boundary.
+
+Time is a clock the test holds: the client's sleeps move it (the conftest's scripted server
+answers at once), so "is there time for another attempt" is decided on exact numbers.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from snapstack.ecs.errors import EcsApiError
+from snapstack.ecs.request import CreateSnapshotRequest
+from snapstack.ecs.retry import Deadline, RetryBudget, RetryPolicy
+
+REQ = CreateSnapshotRequest(disk_id="d-bp1test", client_token="tok-1")
+
+
+class Top(random.Random):
+    """Draws the top of every range: the backoff's ceiling itself."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+class Bottom(random.Random):
+    """Draws the bottom of every range: no jitter wait at all."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return a
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.parametrize(
+    ("attempt", "ceiling"), [(1, 0.25), (2, 0.5), (3, 1.0), (4, 2.0), (5, 4.0), (6, 5.0), (30, 5.0)]
+)
+def test_the_ceiling_doubles_from_the_base_delay_up_to_the_max(attempt, ceiling):
+    policy = RetryPolicy(base_delay=0.25, max_delay=5.0)
+    assert policy.backoff(attempt, Top()) == ceiling
+    assert policy.backoff(attempt, Bottom()) == 0.0
+
+
+def test_a_server_retry_after_is_a_floor_not_a_ceiling():
+    policy = RetryPolicy(base_delay=0.25, max_delay=5.0)
+    assert policy.backoff(1, Bottom(), retry_after=3.0) == 3.0
+    assert policy.backoff(3, Top(), retry_after=0.5) == 1.0  # the jitter draw was longer
+    assert policy.backoff(1, Top(), retry_after=None) == 0.25
+
+
+def test_the_defaults_are_the_documented_ones():
+    # README "Configuration": 6 attempts, 0.2 s base, 8 s cap; 2 s kept to record the outcome.
+    policy = RetryPolicy()
+    defaults = (policy.max_attempts, policy.base_delay, policy.max_delay, policy.deadline_margin)
+    assert defaults == (6, 0.2, 8.0, 2.0)
+
+
+def test_the_budget_is_its_floor_plus_a_ratio_of_the_calls():
+    budget = RetryBudget(ratio=0.5, floor=2)
+    assert [budget.try_spend() for _ in range(3)] == [True, True, False]
+    for _ in range(4):
+        budget.record_call()  # 2 + 0.5 * 4 = 4 retries in all
+    assert [budget.try_spend() for _ in range(3)] == [True, True, False]
+    assert budget.retries == 4
+
+
+def test_the_default_budget_is_twenty_plus_half_the_calls():
+    budget = RetryBudget()
+    assert sum(budget.try_spend() for _ in range(25)) == 20
+    for _ in range(10):
+        budget.record_call()
+    assert sum(budget.try_spend() for _ in range(25)) == 5
+
+
+def test_a_deadline_counts_down_on_its_clock():
+    clock = Clock()
+    deadline = Deadline(10.0, clock)
+    assert deadline.remaining() == 10.0
+    clock.now += 6.5
+    assert deadline.remaining() == 3.5
+    clock.now += 5
+    assert deadline.remaining() == -1.5
+    assert Deadline(None, clock).remaining() == float("inf")
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "attempts"),
+    [
+        (3.0, 1),  # 3.0 left - 1.0 wait = 2.0, not more than the 2.0 margin: no retry
+        (3.001, 2),  # just over: one retry, after which 2.001 - 1.0 is under the margin
+        (4.001, 3),
+        (None, 4),  # no deadline: the attempt cap ends it
+    ],
+)
+def test_a_retry_needs_its_wait_plus_the_margin_still_ahead(server, make_client, seconds_left, attempts):
+    clock = Clock()
+    policy = RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=1.0, deadline_margin=2.0)
+    client = make_client(policy, deadline=Deadline(seconds_left, clock), rng=Top(), sleep=clock.sleep)
+    server.answers = [server.error(500, "InternalError")] * 4
+    with pytest.raises(EcsApiError) as info:
+        client.create_snapshot(REQ)
+    assert info.value.attempts == attempts == len(server.requests)
+    assert clock.now == 500.0 + attempts - 1  # one 1.0 s wait before each retry
