@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -66,10 +65,11 @@ def test_a_database_locked_past_the_busy_timeout_is_unavailable(tmp_path: Path) 
     holder.execute("BEGIN EXCLUSIVE")
     table = SqliteTokenTable(url, busy_timeout=0.3)
     try:
-        started = time.monotonic()
         with pytest.raises(TokenTableUnavailable, match="locked"):
             table.claim("t", "a")
-        assert 0.25 <= time.monotonic() - started < 3
+        # The wait before giving up is SQLite's own busy handler, given the table's setting (in ms).
+        with table._session() as conn:
+            assert conn.execute("PRAGMA busy_timeout").fetchone() == (300,)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
