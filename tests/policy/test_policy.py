@@ -78,3 +78,30 @@ def test_copied_tags_stop_at_twenty_and_are_counted():
     tagset = build_tags({"p": "1"}, {"c": "2"}, disk)
     assert len(tagset.tags) == 20 and tagset.dropped == 12
     assert [k for k, _ in tagset.tags[:3]] == ["p", "c", "d00"]
+
+
+def test_copied_disk_tags_go_in_key_order_whatever_order_the_disk_lists_them():
+    disk = {"zone": "z", "app": "web", "acs:owner": "x", "mid": "m", "Backup": "b", "aliyun-app": "x"}
+    tagset = build_tags({"snapstack:policy": "daily"}, {"team": "sre"}, disk)
+    assert tagset.tags == (
+        ("snapstack:policy", "daily"),
+        ("team", "sre"),
+        ("Backup", "b"),  # key order is code-point order: upper case first
+        ("app", "web"),
+        ("mid", "m"),
+        ("zone", "z"),
+    )
+    assert tagset.dropped == 0  # system tags are skipped, not dropped
+
+
+def test_the_copied_tags_that_do_not_fit_are_the_last_in_key_order():
+    disk = {f"k{i:02d}": str(i) for i in reversed(range(20))}  # listed from k19 down to k00
+    tagset = build_tags(dict.fromkeys(("p1", "p2", "p3"), "v"), {"c1": "v", "c2": "v"}, disk)
+    assert [k for k, _ in tagset.tags[5:]] == [f"k{i:02d}" for i in range(15)]
+    assert tagset.dropped == 5
+
+
+def test_the_request_carries_the_copied_tags_in_key_order():
+    p = policy(copy_disk_tags=True)
+    req = p.request_for(VALUES, PROV, client_token="t", disk_tags={"z": "1", "b": "2", "m": "3"})
+    assert [t.key for t in req.tags][3:] == ["b", "m", "z"]
