@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,18 @@ def test_every_equivalent_mutant_names_a_line_that_exists():
         assert entry.line in {line.strip() for line in source.splitlines()}, entry
         assert entry.operator.startswith("core/"), entry
         assert not any(re.match(p, entry.operator) for p in EXCLUDED_OPERATORS), entry
+
+
+def test_the_readme_command_lists_a_modules_mutants():
+    # `make mutation MODULE=...` without running the mutants: the scratch copy, cosmic-ray's init
+    # and the filters work, and the module has mutants left to run.
+    listed = subprocess.run(
+        [sys.executable, "-m", "tests.mutation", "--list", "snapstack/ratelimit.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (line,) = listed.splitlines()
+    module, count, *_ = line.split()
+    assert module == "snapstack/ratelimit.py" and int(count) > 20 and "tests/test_ratelimit.py" in line

@@ -100,7 +100,7 @@ def chosen(patterns: list[str]) -> list[str]:
 
 
 @contextmanager
-def scratch_copy() -> Iterator[Path]:
+def scratch_copy(*, compiled: bool = True) -> Iterator[Path]:
     """A copy of the repository's files (tracked, and untracked but not ignored), compiled."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -115,7 +115,7 @@ def scratch_copy() -> Iterator[Path]:
             if source.is_file():
                 (copy / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, copy / name)
-        for folder in (LIBRARY, Path("devkit"), Path("tests")):
+        for folder in (LIBRARY, Path("devkit"), Path("tests")) if compiled else ():
             compileall.compile_dir(copy / folder, quiet=1)
         yield copy
 
@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     modules = chosen(args.modules)
     run_id = uuid.uuid4().hex
     scores: list[Score] = []
-    with scratch_copy() as copy:
+    with scratch_copy(compiled=not args.list) as copy:
         if args.list:
             env = environment(copy, run_id)
             for module in modules:
