@@ -2,7 +2,8 @@
 that no test can kill because they do not change behaviour.
 
 ``MODULES`` maps a library module (relative to ``layers/snapstack/python``) to the test files or
-node ids that exercise it, fastest first: pytest stops at the first failure, so a mutant the
+node ids that exercise it (and pytest options, e.g. ``-ksqlite`` to run the token-table contract
+on one backend), fastest first: pytest stops at the first failure, so a mutant the
 quick unit tests kill never waits for the end-to-end ones. A module must be killed by its own
 list, so keep it to the tests that pin the module's behaviour (a whole-suite run per mutant
 would take hours on 2 cores). Adding a module = one line here; ``tests/test_mutation_targets.py``
@@ -36,8 +37,7 @@ EXCLUDED_OPERATORS = (
 )
 
 _ECS = ("tests/ecs/test_errors.py", "tests/ecs/test_request.py", "tests/ecs/test_client.py")
-_POLICY = ("tests/policy/test_policy.py", "tests/policy/test_schedule.py")
-_TOKENS = ("tests/tokens/test_slots.py", "tests/tokens/test_contract.py")
+_CONTRACT = "tests/tokens/test_contract.py"  # the token-table contract, once per backend
 _E2E = (
     "tests/e2e/test_scheduled.py",
     "tests/e2e/test_deploy.py",
@@ -46,7 +46,7 @@ _E2E = (
 
 MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/ratelimit.py": ("tests/test_ratelimit.py",),
-    "snapstack/ecs/retry.py": ("tests/ecs/test_retry.py", "tests/ecs/test_client.py"),
+    "snapstack/ecs/retry.py": ("tests/ecs/test_retry.py",),
     "snapstack/ecs/errors.py": (
         "tests/ecs/test_dispositions.py",
         "tests/ecs/test_errors.py",
@@ -55,15 +55,15 @@ MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/ecs/request.py": ("tests/ecs/test_request.py", "tests/ecs/test_client.py"),
     "snapstack/ecs/client.py": ("tests/ecs/test_client.py",),
     "snapstack/ecs/credentials.py": ("tests/ecs/test_client.py",),
-    "snapstack/policy/model.py": (*_POLICY, "tests/e2e/test_scheduled.py"),
-    "snapstack/policy/naming.py": (*_POLICY,),
-    "snapstack/policy/schedule.py": (*_POLICY,),
+    "snapstack/policy/model.py": ("tests/policy/test_policy.py", "tests/test_targets.py"),
+    "snapstack/policy/naming.py": ("tests/policy/test_policy.py",),
+    "snapstack/policy/schedule.py": ("tests/policy/test_schedule.py", "tests/policy/test_policy.py"),
     "snapstack/tokens/slots.py": ("tests/tokens/test_slots.py",),
     "snapstack/tokens/__init__.py": ("tests/tokens/test_open_table.py", "tests/tokens/test_contract.py"),
-    "snapstack/tokens/base.py": _TOKENS,
-    "snapstack/tokens/sqlite.py": (*_TOKENS, "tests/tokens/test_sqlite.py"),
-    "snapstack/tokens/redis.py": (*_TOKENS, "tests/tokens/test_redis.py"),
-    "snapstack/tokens/tablestore.py": (*_TOKENS, "tests/tablestore/test_ots_token_table.py"),
+    "snapstack/tokens/base.py": (_CONTRACT, "-ksqlite"),
+    "snapstack/tokens/sqlite.py": ("tests/tokens/test_sqlite.py", _CONTRACT, "-ksqlite"),
+    "snapstack/tokens/redis.py": ("tests/tokens/test_redis.py", _CONTRACT, "-kredis"),
+    "snapstack/tokens/tablestore.py": ("tests/tablestore/test_ots_token_table.py", _CONTRACT, "-ktablestore"),
     "snapstack/targets.py": ("tests/test_targets.py", *_E2E),
     "snapstack/execute.py": _E2E,
     "snapstack/handlers/planning.py": ("tests/test_targets.py", *_E2E),
