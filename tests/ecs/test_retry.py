@@ -74,6 +74,26 @@ def test_the_budget_is_its_floor_plus_a_ratio_of_the_calls():
     assert budget.retries == 4
 
 
+def test_a_fractional_budget_rounds_up():
+    budget = RetryBudget(ratio=0.5, floor=2)
+    budget.record_call()  # 2.5 retries: the third one is still within it, a fourth is not
+    assert [budget.try_spend() for _ in range(4)] == [True, True, True, False]
+
+
+def test_each_call_adds_its_share_of_the_budget():
+    budget = RetryBudget(ratio=1.0, floor=0)
+    assert not budget.try_spend()  # no call yet, no floor: nothing to spend
+    budget.record_call()
+    assert [budget.try_spend() for _ in range(2)] == [True, False]
+
+
+def test_settings_are_named_and_the_policy_is_frozen():
+    with pytest.raises(TypeError):
+        RetryBudget(0.5, 20)  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        RetryPolicy().max_attempts = 1  # type: ignore[misc]
+
+
 def test_the_default_budget_is_twenty_plus_half_the_calls():
     budget = RetryBudget()
     assert sum(budget.try_spend() for _ in range(25)) == 20
