@@ -40,8 +40,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cosmic_ray.plugins
+from cosmic_ray.mutating import mutate_code
 from cosmic_ray.work_db import WorkDB, use_db
-from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+from cosmic_ray.work_item import MutationSpec, TestOutcome, WorkerOutcome, WorkResult
 
 from tests.mutation.targets import (
     EQUIVALENT,
@@ -216,7 +218,11 @@ def mark_skipped(db: WorkDB, module: str, module_path: Path) -> tuple[int, list[
             continue
         line = source_line(module_path, mutation.start_pos[0])
         for entry in entries:
-            if entry.operator == mutation.operator_name and entry.line == line:
+            if (
+                entry.operator == mutation.operator_name
+                and entry.line == line
+                and (not entry.mutant or mutated_line(module_path, mutation) == entry.mutant)
+            ):
                 db.set_result(
                     item.job_id,
                     WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=f"equivalent: {entry.why}"),
@@ -225,6 +231,15 @@ def mark_skipped(db: WorkDB, module: str, module_path: Path) -> tuple[int, list[
                 skipped += 1
                 break
     return skipped, [e for e in entries if e not in used]
+
+
+def mutated_line(module_path: Path, mutation: MutationSpec) -> str:
+    """The mutated source line of ``mutation`` (stripped), computed as cosmic-ray will apply it."""
+    operator = cosmic_ray.plugins.get_operator(mutation.operator_name)(**(mutation.operator_args or {}))
+    code = mutate_code(module_path.read_text(encoding="utf-8"), operator, mutation.occurrence) or ""
+    lines = code.splitlines()
+    line = mutation.start_pos[0]
+    return lines[line - 1].strip() if 0 < line <= len(lines) else ""
 
 
 def short_diff(diff: str | None) -> str:
