@@ -9,6 +9,7 @@ from snapstack.ecs.errors import (
     SEED_CODES,
     Disposition,
     EcsError,
+    EcsTransportError,
     InvalidRequest,
     Violation,
     classify,
@@ -75,3 +76,64 @@ def test_invalid_request_names_field_rule_and_code():
         400,
     )
     assert "SnapshotName must start with a letter" in str(err)
+
+
+#: The codes outside the contract, and the HTTP status the API (and so the emulator) answers them
+#: with; 0 for the ones we raise ourselves, with no answer from the service.
+OUTSIDE_THE_CONTRACT = {
+    "Throttling.User": 403,
+    "ServiceUnavailable": 503,
+    "MissingParameter": 400,
+    "InvalidParameter": 400,
+    "InvalidAccessKeyId.NotFound": 404,
+    "SignatureDoesNotMatch": 400,
+    "IncompleteSignature": 400,
+    "InvalidSecurityToken.Expired": 400,
+    "InvalidSecurityToken.Malformed": 400,
+    "InvalidSecurityToken.MismatchWithAccessKey": 400,
+    "SignatureNonceUsed": 400,
+    "InvalidTimeStamp.Expired": 400,
+    "Forbidden.RAM": 403,
+    "InvalidAction.NotFound": 404,
+    "SnapshotCreatedDisk": 403,
+    "SnapshotCreatedImage": 403,
+    "UnsupportedOperation": 400,
+    "Credentials.Missing": 0,
+    "Transport.ConnectionFailed": 0,
+    "Transport.Ambiguous": 0,
+    "Transport.BadResponse": 0,
+}
+
+
+def test_the_codes_outside_the_contract_and_their_status():
+    assert {code: spec.status for code, spec in ERRORS.items() if not spec.seed} == OUTSIDE_THE_CONTRACT
+
+
+def test_an_error_keeps_what_the_service_said():
+    err = EcsError("Throttling", "slow down", request_id="req-1", retry_after=2.5)
+    assert (err.status, err.request_id, err.retry_after, err.attempts) == (403, "req-1", 2.5, 0)
+    assert (err.disposition, err.retryable, str(err)) == (Disposition.RETRY, True, "Throttling: slow down")
+    assert EcsError("Throttling", "x", status=429).status == 429  # the answer's own status wins
+    assert not EcsError("QuotaExceed.Snapshot", "x").retryable
+
+
+def test_only_a_request_that_may_have_been_sent_is_ambiguous():
+    assert EcsTransportError("Transport.Ambiguous", "x").ambiguous
+    assert not EcsTransportError("Transport.ConnectionFailed", "x").ambiguous
+
+
+def test_an_invalid_request_lists_every_violation_and_codes_the_other_ones():
+    err = InvalidRequest(
+        [
+            Violation("SnapshotName", "too short", "InvalidSnapshotName.Malformed"),
+            Violation("SnapshotName", "starts with a digit", "InvalidSnapshotName.Malformed"),
+            Violation("Tag.1.Key", "is empty", "InvalidTagKey.Malformed"),
+        ]
+    )
+    assert str(err) == (
+        "InvalidSnapshotName.Malformed: SnapshotName too short; SnapshotName starts with a digit; "
+        "Tag.1.Key is empty (InvalidTagKey.Malformed)"
+    )
+    assert len(err.violations) == 3
+    with pytest.raises(ValueError, match="at least one violation"):
+        InvalidRequest([])
