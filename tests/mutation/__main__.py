@@ -74,6 +74,8 @@ class Score:
     equivalent: int = 0
     not_generated: int = 0  # excluded operators and annotations
     errors: list[str] = field(default_factory=list)
+    #: Mutants cosmic-ray itself failed to make (an operator's bug): reported, not scored.
+    tool_errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     baseline_seconds: float = 0.0
     broken: str = ""
@@ -264,6 +266,9 @@ def tally(db: WorkDB, score: Score, module_path: Path) -> None:
                 score.not_generated += 1
         elif result.worker_outcome is WorkerOutcome.NO_TEST:
             continue
+        elif result.worker_outcome is WorkerOutcome.EXCEPTION:
+            last = (result.output or "").strip().splitlines()[-1:] or [""]
+            score.tool_errors.append(f"{where}: cosmic-ray could not make it: {last[0]}")
         elif result.worker_outcome is not WorkerOutcome.NORMAL:
             score.errors.append(f"{where}: {result.worker_outcome.value}: {(result.output or '')[-300:]}")
         elif result.test_outcome is TestOutcome.SURVIVED:
@@ -388,6 +393,8 @@ def report(score: Score) -> None:
         print(f"  survived: {where}\n{diff}")
     for error in score.errors:
         print(f"  error: {error}")
+    for error in score.tool_errors:
+        print(f"  not run: {error}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,7 @@ EXCLUDED_OPERATORS = (
 
 _ECS = ("tests/ecs/test_errors.py", "tests/ecs/test_request.py", "tests/ecs/test_client.py")
 _CONTRACT = "tests/tokens/test_contract.py"  # the token-table contract, once per backend
+_PRIMITIVES = "tests/tokens/test_primitives.py"
 _E2E = (
     "tests/e2e/test_scheduled.py",
     "tests/e2e/test_deploy.py",
@@ -57,10 +58,15 @@ MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/policy/schedule.py": ("tests/policy/test_schedule.py", "tests/policy/test_policy.py"),
     "snapstack/tokens/slots.py": ("tests/tokens/test_slots.py",),
     "snapstack/tokens/__init__.py": ("tests/tokens/test_open_table.py", "tests/tokens/test_contract.py"),
-    "snapstack/tokens/base.py": (_CONTRACT, "-ksqlite"),
-    "snapstack/tokens/sqlite.py": ("tests/tokens/test_sqlite.py", _CONTRACT, "-ksqlite"),
-    "snapstack/tokens/redis.py": ("tests/tokens/test_redis.py", _CONTRACT, "-kredis"),
-    "snapstack/tokens/tablestore.py": ("tests/tablestore/test_ots_token_table.py", _CONTRACT, "-ktablestore"),
+    "snapstack/tokens/base.py": (_PRIMITIVES, _CONTRACT, "-ksqlite"),
+    "snapstack/tokens/sqlite.py": ("tests/tokens/test_sqlite.py", _PRIMITIVES, _CONTRACT, "-ksqlite"),
+    "snapstack/tokens/redis.py": ("tests/tokens/test_redis.py", _PRIMITIVES, _CONTRACT, "-kredis"),
+    "snapstack/tokens/tablestore.py": (
+        "tests/tablestore/test_ots_token_table.py",
+        _PRIMITIVES,
+        _CONTRACT,
+        "-ktablestore",
+    ),
     "snapstack/targets.py": ("tests/test_targets.py", *_E2E),
     "snapstack/execute.py": _E2E,
     "snapstack/handlers/planning.py": ("tests/test_targets.py", *_E2E),
@@ -138,4 +144,30 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "instant_access_retention_days: int | None = Field(default=None, ge=1, le= 65536)",
     ),
     Equivalent("snapstack/policy/model.py", "core/RemoveDecorator", "@classmethod", _CLASSMETHOD),
+    *(
+        Equivalent(
+            "snapstack/tokens/sqlite.py",
+            operator,
+            "if not url.startswith(_URL_PREFIX) or len(url) == len(_URL_PREFIX):",
+            "a URL that starts with the prefix is never shorter than it, and both lengths are small "
+            "ints (one object each), so <= and 'is' decide as == does",
+        )
+        for operator in ("core/ReplaceComparisonOperator_Eq_LtE", "core/ReplaceComparisonOperator_Eq_Is")
+    ),
+    Equivalent(
+        "snapstack/tokens/sqlite.py",
+        "core/ReplaceComparisonOperator_Eq_GtE",
+        "return cursor.rowcount == 1",
+        "each statement touches one primary key: rowcount is 0 or 1, and >= 1 is == 1",
+    ),
+    *(
+        Equivalent(
+            "snapstack/tokens/sqlite.py",
+            "core/NumberReplacer",
+            f"{head}TokenRecord.model_validate_json(row[0]){tail}",
+            "the SELECT has one column: row[-1] is row[0]",
+            f"{head}TokenRecord.model_validate_json(row[ -1]){tail}",
+        )
+        for head, tail in (("return None if row is None else ", ""), ("return (", " for row in rows)"))
+    ),
 )

@@ -88,3 +88,12 @@ def test_connections_racing_to_create_a_fresh_file_all_get_an_answer(tmp_path: P
             table.close()
 
     assert outcomes == Counter({"claimed": 40, "busy": 40 * 7})
+
+
+def test_the_busy_timeout_is_five_seconds_unless_named(tmp_path: Path) -> None:
+    table = SqliteTokenTable(f"sqlite:///{tmp_path}/tokens.db")
+    table.get("t")
+    with table._session() as conn:
+        assert conn.execute("PRAGMA busy_timeout").fetchone() == (5000,)
+    with pytest.raises(TypeError):
+        SqliteTokenTable(f"sqlite:///{tmp_path}/tokens.db", 1.0)  # type: ignore[misc]
