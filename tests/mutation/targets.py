@@ -50,7 +50,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/ratelimit.py": ("tests/test_ratelimit.py",),
     "snapstack/ecs/retry.py": ("tests/ecs/test_retry.py",),
     "snapstack/ecs/errors.py": ("tests/ecs/test_errors.py", "tests/ecs/test_dispositions.py"),
-    "snapstack/ecs/request.py": ("tests/ecs/test_request.py", "tests/ecs/test_client.py"),
+    "snapstack/ecs/request.py": ("tests/ecs/test_request.py",),
     "snapstack/ecs/client.py": ("tests/ecs/test_client.py",),
     "snapstack/ecs/credentials.py": ("tests/ecs/test_client.py",),
     "snapstack/policy/model.py": ("tests/policy/test_policy.py", "tests/test_targets.py"),
