@@ -137,3 +137,34 @@ def test_an_invalid_request_lists_every_violation_and_codes_the_other_ones():
     assert len(err.violations) == 3
     with pytest.raises(ValueError, match="at least one violation"):
         InvalidRequest([])
+
+
+def test_the_first_violation_names_the_error_and_other_codes_are_shown():
+    snapshot_name = "".join(["InvalidSnapshotName", ".Malformed"])  # equal to the literal, not the same object
+    err = InvalidRequest(
+        [
+            Violation("Tag.1.Key", "is empty", "InvalidTagKey.Malformed"),
+            Violation("SnapshotName", "too short", "InvalidSnapshotName.Malformed"),
+            Violation("Tag.2.Key", "is too long", "".join(["InvalidTagKey", ".Malformed"])),
+        ]
+    )
+    assert (err.code, err.field, err.rule) == ("InvalidTagKey.Malformed", "Tag.1.Key", "is empty")
+    assert str(err) == (
+        f"InvalidTagKey.Malformed: Tag.1.Key is empty; SnapshotName too short ({snapshot_name}); "
+        "Tag.2.Key is too long"
+    )
+
+
+def test_an_unknown_code_has_no_status_and_is_not_the_contracts():
+    spec = classify("Brand.New")
+    assert (spec.status, spec.seed, spec.message) == (0, False, "")
+    assert EcsError("Brand.New", "x").status == 0
+
+
+def test_rows_and_violations_are_immutable_and_error_options_named():
+    with pytest.raises(AttributeError):
+        ERRORS["Throttling"].disposition = Disposition.FAIL  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        Violation("DiskId", "is required", "MissingParameter").code = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        EcsError("Throttling", "x", 403)  # type: ignore[misc]

@@ -144,6 +144,19 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "instant_access_retention_days: int | None = Field(default=None, ge=1, le= 65536)",
     ),
     Equivalent("snapstack/policy/model.py", "core/RemoveDecorator", "@classmethod", _CLASSMETHOD),
+    Equivalent(
+        "snapstack/ecs/errors.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        'return self.code == "Transport.Ambiguous"',
+        "a transport error's code is Transport.Ambiguous, .BadResponse or .ConnectionFailed: only the "
+        "first sorts <= 'Transport.Ambiguous'",
+    ),
+    Equivalent(
+        "snapstack/ecs/errors.py",
+        "core/ReplaceComparisonOperator_Is_Eq",
+        "return self.spec.disposition is Disposition.RETRY",
+        "enum members are singletons: == and 'is' agree",
+    ),
     *(
         Equivalent(
             "snapstack/tokens/sqlite.py",
