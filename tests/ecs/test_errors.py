@@ -140,18 +140,18 @@ def test_an_invalid_request_lists_every_violation_and_codes_the_other_ones():
 
 
 def test_the_first_violation_names_the_error_and_other_codes_are_shown():
-    snapshot_name = "".join(["InvalidSnapshotName", ".Malformed"])  # equal to the literal, not the same object
     err = InvalidRequest(
         [
             Violation("Tag.1.Key", "is empty", "InvalidTagKey.Malformed"),
             Violation("SnapshotName", "too short", "InvalidSnapshotName.Malformed"),
+            # Equal to the first code, but not the same object: codes are compared by value.
             Violation("Tag.2.Key", "is too long", "".join(["InvalidTagKey", ".Malformed"])),
         ]
     )
     assert (err.code, err.field, err.rule) == ("InvalidTagKey.Malformed", "Tag.1.Key", "is empty")
     assert str(err) == (
-        f"InvalidTagKey.Malformed: Tag.1.Key is empty; SnapshotName too short ({snapshot_name}); "
-        "Tag.2.Key is too long"
+        "InvalidTagKey.Malformed: Tag.1.Key is empty; "
+        "SnapshotName too short (InvalidSnapshotName.Malformed); Tag.2.Key is too long"
     )
 
 
