@@ -97,3 +97,18 @@ def test_the_busy_timeout_is_five_seconds_unless_named(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA busy_timeout").fetchone() == (5000,)
     with pytest.raises(TypeError):
         SqliteTokenTable(f"sqlite:///{tmp_path}/tokens.db", 1.0)  # type: ignore[misc]
+
+
+def test_a_fresh_file_locked_while_the_table_opens_it_is_unavailable_not_a_hang(tmp_path: Path) -> None:
+    # Switching a new file to WAL needs an exclusive lock; the table retries that switch until its
+    # busy timeout, then gives up (it must not retry forever, nor fail on its own waiting).
+    holder = sqlite3.connect(tmp_path / "tokens.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        table = SqliteTokenTable(f"sqlite:///{tmp_path}/tokens.db", busy_timeout=0.2)
+        with pytest.raises(TokenTableUnavailable, match="locked"):
+            table.claim("t", "a")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert table.claim("t", "a").outcome is ClaimOutcome.CLAIMED
