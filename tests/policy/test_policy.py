@@ -157,3 +157,11 @@ def test_policies_and_selectors_are_immutable_and_request_options_named():
         p.selector.disk_type = "data"
     with pytest.raises(TypeError):
         p.request_for(VALUES, PROV, "token")
+
+
+def test_no_disk_tag_is_copied_once_the_others_already_fill_twenty():
+    configured = {f"c{i:02d}": "v" for i in range(18)}  # 3 + 18: more than 20 already
+    tagset = build_tags(dict.fromkeys(("p1", "p2", "p3"), "v"), configured, {"app": "web", "env": "prod"})
+    assert len(tagset.tags) == 21 and tagset.dropped == 2
+    with pytest.raises(AttributeError):
+        tagset.dropped = 0  # type: ignore[misc]
