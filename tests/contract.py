@@ -12,8 +12,14 @@ README ("Tests", error dispositions); in short:
   starting or stopping, an internal error, a failed attempt of the snapshot process);
 - skip: the disk's data never changed (never attached, never used): nothing to back up;
 - fail: validation, a missing resource, quota, account or KMS state, a security lock, a device
-  that cannot be snapshotted, a token reused with other parameters, a disk that needs its
-  instance restarted: another attempt of the same request gets the same answer.
+  that cannot be snapshotted, a disk that needs its instance restarted: another attempt of the
+  same request gets the same answer.
+
+Two codes are decided by the dedupe protocol (DESIGN.md "Dedupe") as much as by the seed:
+``IdempotentParameterMismatch`` (the token is in use with other parameters, e.g. a policy edited
+between deliveries) is retried: the slot's snapshot is looked up by its tag, else a new token
+generation is sent. And the account-state codes (``INVOCATION``) would fail every disk alike, so
+they fail the whole invocation, for FC to retry later, instead of each disk.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ DISPOSITIONS: dict[str, tuple[int, str]] = {
     "InvalidAccountStatus.NotEnoughBalance": (403, FAIL),  # account state
     "InvalidAccountStatus.SnapshotServiceUnavailable": (403, FAIL),  # service not activated
     "IncorrectVolumeStatus": (403, RETRY),  # a transitional state of the shared block storage
-    "IdempotentParameterMismatch": (403, FAIL),  # the token was used with other parameters
+    "IdempotentParameterMismatch": (403, RETRY),  # token in use: the slot's snapshot by tag, or a new token
     "IncorrectDiskType.NotSupport": (403, FAIL),  # the device type cannot be snapshotted
     "IncorrectDiskStatus.Transferring": (403, RETRY),  # "Wait until the disk is migrated and try again"
     "InvalidParameter.KMSKeyId.CMKNotEnabled": (403, FAIL),  # an operator must enable the key
@@ -64,6 +70,11 @@ DISPOSITIONS: dict[str, tuple[int, str]] = {
     "InvalidVolumeId.NotFound": (404, FAIL),  # missing resource
     "InternalError": (500, RETRY),  # "Try again later"
 }
+
+#: Codes about the account, not the disk: the invocation fails (FC retries it), no disk is recorded.
+INVOCATION = frozenset(
+    {"InvalidAccountStatus.NotEnoughBalance", "InvalidAccountStatus.SnapshotServiceUnavailable"}
+)
 
 #: What a handler reports for a disk whose CreateSnapshot ended with each disposition.
 OUTCOME = {RETRY: "deferred", SKIP: "skipped", FAIL: "failed"}

@@ -6,7 +6,7 @@ import pytest
 
 from snapstack.ecs.errors import EcsApiError, EcsError, classify
 from snapstack.ecs.request import CreateSnapshotRequest
-from tests.contract import DISPOSITIONS, RETRY, seed_rows
+from tests.contract import DISPOSITIONS, INVOCATION, RETRY, seed_rows
 
 REQ = CreateSnapshotRequest(disk_id="d-bp1test", client_token="tok-1")
 CODES = sorted(DISPOSITIONS)
@@ -23,6 +23,7 @@ def test_the_taxonomy_gives_each_code_the_seeds_disposition(code):
     status, disposition = DISPOSITIONS[code]
     spec = classify(code)
     assert (spec.disposition.value, spec.status, spec.seed) == (disposition, status, True)
+    assert spec.scope == ("invocation" if code in INVOCATION else "request")
     assert EcsError(code, "m").retryable is (disposition == RETRY)
 
 
