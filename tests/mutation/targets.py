@@ -146,6 +146,25 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     Equivalent("snapstack/policy/model.py", "core/RemoveDecorator", "@classmethod", _CLASSMETHOD),
     Equivalent(
+        "snapstack/ecs/request.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        'target = keys if part.lower() == "key" else values',
+        "the pattern only lets 'key' or 'value' through, and 'value' does not sort <= 'key'",
+    ),
+    Equivalent(
+        "snapstack/ecs/request.py",
+        "core/ReplaceComparisonOperator_Eq_Is",
+        'if raw is None or name == "disk_id":',
+        "the names are the dict's literal keys, interned like the literal: 'is' decides as ==",
+        'if raw is None or name is "disk_id":',
+    ),
+    Equivalent(
+        "snapstack/ecs/request.py",
+        "core/ReplaceComparisonOperator_IsNot_NotEq",
+        "if self.instant_access is not True:",
+        "instant_access is a strict bool or None: != True decides as 'is not True'",
+    ),
+    Equivalent(
         "snapstack/ecs/errors.py",
         "core/ReplaceComparisonOperator_Eq_LtE",
         'return self.code == "Transport.Ambiguous"',
