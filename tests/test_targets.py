@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from devkit.emulator.testing import EcsEmulator
 from snapstack.ecs.client import EcsClient, EcsConfig
@@ -186,3 +187,49 @@ def test_the_allow_list_only_narrows(ecs, allow, kept):
     assert {d.disk_id for d in allowed} == kept
     assert {r.disk_id for r in refused} == {d.disk_id for d in requested} - kept
     assert all(r.outcome.value in {"skipped", "denied"} and r.error_code == "NotAllowed" for r in refused)
+
+
+# --- what each query costs: the paging and batching constants, seen as DescribeDisks calls ---------
+
+
+@pytest.fixture(scope="module")
+def large() -> Iterator[tuple[EcsEmulator, EcsClient]]:
+    from devkit.emulator.fleet import generate_fleet
+
+    with EcsEmulator(fleet=generate_fleet(200, snapshot_seconds=0)) as emu:
+        creds = emu.credentials
+        config = EcsConfig(REGION, endpoint=emu.endpoint, protocol="http", retry=RetryPolicy(max_attempts=1))
+        yield emu, EcsClient(config, Credentials(creds.access_key_id, creds.access_key_secret))
+
+
+def describe_calls(large: tuple[EcsEmulator, EcsClient], selector: dict[str, Any]) -> tuple[int, int]:
+    """(DescribeDisks calls, disks found) for one resolve."""
+    emu, ecs = large
+    before = emu.calls("DescribeDisks")
+    found = resolve(ecs, REGION, Selector(**selector))
+    return emu.calls("DescribeDisks") - before, len(found)
+
+
+@pytest.mark.parametrize(
+    ("selector", "calls", "disks"),
+    [
+        ({"all_disks": True}, 2, 200),  # 100 a page
+        ({"disk_ids": [f"d-gen-{n:06d}" for n in range(199)]}, 2, 199),  # 100 ids a call
+        ({"disk_ids": [f"d-gen-{n:06d}" for n in range(201)]}, 3, 200),  # d-gen-000200 does not exist
+        ({"instance_ids": [f"i-gen-{n:05d}" for n in range(20)]}, 20, 80),  # up to 20: a call each
+        ({"instance_ids": [f"i-gen-{n:05d}" for n in range(5)]}, 5, 20),
+        ({"instance_ids": [f"i-gen-{n:05d}" for n in range(21)]}, 2, 84),  # more: one region scan
+    ],
+    ids=["scan", "ids-199", "ids-201", "instances-20", "instances-5", "instances-21"],
+)
+def test_each_query_costs_what_its_limits_say(large, selector, calls, disks):
+    assert describe_calls(large, selector) == (calls, disks)
+
+
+def test_a_resolved_disk_carries_what_describe_disks_said(large):
+    _, ecs = large
+    (disk,) = resolve(ecs, REGION, Selector(disk_ids=["d-gen-000000"]))
+    assert (disk.instance_id, disk.type, disk.category) == ("i-gen-00000", "system", "cloud_essd")
+    assert disk.tags == {"app": "batch", "env": "staging", "backup": "daily"}
+    with pytest.raises(ValidationError, match="frozen"):
+        disk.type = "data"
