@@ -7,12 +7,13 @@ answers at once), so "is there time for another attempt" is decided on exact num
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
 from snapstack.ecs.errors import EcsApiError
 from snapstack.ecs.request import CreateSnapshotRequest
-from snapstack.ecs.retry import Deadline, RetryBudget, RetryPolicy
+from snapstack.ecs.retry import TABLE_RETRY, Deadline, RetryBudget, RetryPolicy, call_with_retries
 
 REQ = CreateSnapshotRequest(disk_id="d-bp1test", client_token="tok-1")
 
@@ -131,3 +132,63 @@ def test_a_retry_needs_its_wait_plus_the_margin_still_ahead(server, make_client,
         client.create_snapshot(REQ)
     assert info.value.attempts == attempts == len(server.requests)
     assert clock.now == 500.0 + attempts - 1  # one 1.0 s wait before each retry
+
+
+def failing(clock: Clock, times: int, error: Exception) -> tuple[list[float], Any]:
+    """A call that raises ``error`` ``times`` times, then answers "ok"; records when it ran."""
+    ran: list[float] = []
+
+    def call() -> str:
+        ran.append(clock.now)
+        if len(ran) <= times:
+            raise error
+        return "ok"
+
+    return ran, call
+
+
+ONE_SECOND = RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=1.0, deadline_margin=2.0)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    return isinstance(exc, ConnectionError)
+
+
+def test_call_with_retries_waits_its_backoff_between_attempts():
+    clock = Clock()
+    ran, call = failing(clock, 2, ConnectionError("dropped"))
+    kwargs = {"retryable": is_connection_error, "policy": ONE_SECOND, "rng": Top(), "sleep": clock.sleep}
+    assert call_with_retries(call, **kwargs) == "ok"
+    assert ran == [500.0, 501.0, 502.0]
+
+
+@pytest.mark.parametrize(
+    ("error", "seconds_left", "calls"),
+    [
+        (ValueError("a bug"), None, 1),  # not retryable: raised at once
+        (ConnectionError("down"), None, 4),  # the attempt cap
+        (ConnectionError("down"), 3.0, 1),  # 3.0 left - 1.0 wait is not more than the 2.0 margin
+        (ConnectionError("down"), 3.001, 2),
+    ],
+)
+def test_call_with_retries_gives_up(error, seconds_left, calls):
+    clock = Clock()
+    ran, call = failing(clock, 10, error)
+    deadline = Deadline(seconds_left, clock)
+    with pytest.raises(type(error)):
+        call_with_retries(
+            call,
+            retryable=is_connection_error,
+            policy=ONE_SECOND,
+            deadline=deadline,
+            rng=Top(),
+            sleep=clock.sleep,
+        )
+    assert len(ran) == calls
+
+
+def test_token_table_calls_retry_for_about_a_second():
+    retry = TABLE_RETRY
+    settings = (retry.max_attempts, retry.base_delay, retry.max_delay, retry.deadline_margin)
+    assert settings == (4, 0.05, 0.5, 1.0)
+    assert sum(retry.backoff(n, Top()) for n in range(1, retry.max_attempts)) == pytest.approx(0.35)
