@@ -192,3 +192,8 @@ def test_token_table_calls_retry_for_about_a_second():
     settings = (retry.max_attempts, retry.base_delay, retry.max_delay, retry.deadline_margin)
     assert settings == (4, 0.05, 0.5, 1.0)
     assert sum(retry.backoff(n, Top()) for n in range(1, retry.max_attempts)) == pytest.approx(0.35)
+
+
+def test_call_with_retries_takes_its_settings_by_name():
+    with pytest.raises(TypeError):
+        call_with_retries(lambda: "ok", is_connection_error)  # type: ignore[misc]

@@ -145,6 +145,16 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "instant_access_retention_days: int | None = Field(default=None, ge=1, le= 65536)",
     ),
     Equivalent("snapstack/policy/model.py", "core/RemoveDecorator", "@classmethod", _CLASSMETHOD),
+    *(
+        Equivalent(
+            "snapstack/ecs/retry.py",
+            operator,
+            "if not retryable(exc) or attempt >= policy.max_attempts or left - wait <= policy.deadline_margin:",
+            "attempt counts up by one from 1, so it meets max_attempts exactly before it could pass it "
+            "(and small ints are one object each)",
+        )
+        for operator in ("core/ReplaceComparisonOperator_GtE_Eq", "core/ReplaceComparisonOperator_GtE_Is")
+    ),
     Equivalent(
         "snapstack/ecs/request.py",
         "core/ReplaceComparisonOperator_Eq_LtE",
