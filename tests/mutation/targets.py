@@ -149,7 +149,8 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         Equivalent(
             "snapstack/ecs/retry.py",
             operator,
-            "if not retryable(exc) or attempt >= policy.max_attempts or left - wait <= policy.deadline_margin:",
+            "if not retryable(exc) or attempt >= policy.max_attempts"
+            " or left - wait <= policy.deadline_margin:",
             "attempt counts up by one from 1, so it meets max_attempts exactly before it could pass it "
             "(and small ints are one object each)",
         )
