@@ -8,6 +8,7 @@ from snapstack.ecs.errors import (
     ERRORS,
     SEED_CODES,
     Disposition,
+    EcsApiError,
     EcsError,
     EcsTransportError,
     InvalidRequest,
@@ -168,3 +169,44 @@ def test_rows_and_violations_are_immutable_and_error_options_named():
         Violation("DiskId", "is required", "MissingParameter").code = "x"  # type: ignore[misc]
     with pytest.raises(TypeError):
         EcsError("Throttling", "x", 403)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "keeps"),
+    [
+        ("InternalError", 500, True),  # 5xx: the token's fate is open, a retry must reuse it
+        ("ServiceUnavailable", 503, True),
+        ("Throttling", 599, True),
+        ("IdempotentProcessing", 403, True),  # our earlier request with this token is running
+        ("Throttling", 499, False),  # any other answer is definitive: a new token generation
+        ("IncorrectInstanceStatus", 400, False),
+        ("Brand.New", None, False),  # no status at all: not a 5xx
+        ("Brand.New", 0, False),
+    ],
+)
+def test_an_answer_keeps_the_token_only_when_its_fate_is_open(code, status, keeps):
+    err = EcsApiError(code, "m", status=status)
+    assert (err.keeps_token, err.may_have_acted) == (keeps, keeps)
+
+
+def test_a_transport_error_keeps_the_token_and_may_have_acted_unless_nothing_was_sent():
+    for code, acted in [
+        ("Transport.Ambiguous", True),
+        ("Transport.BadResponse", True),
+        ("Transport.ConnectionFailed", False),
+        ("Transport.Aaa", True),  # sorts before every real code: compared by equality
+        ("Transport.Zzz", True),
+    ]:
+        err = EcsTransportError(code, "m")
+        assert (err.keeps_token, err.may_have_acted) == (True, acted), code
+    connection_failed = "".join(["Transport.", "ConnectionFailed"])  # equal, not the same object
+    assert not EcsTransportError(connection_failed, "m").may_have_acted
+
+
+def test_only_account_and_credential_errors_are_invocation_wide():
+    assert EcsError("InvalidAccountStatus.NotEnoughBalance", "m").invocation_wide
+    assert EcsError("Forbidden.RAM", "m").invocation_wide
+    assert not EcsError("Throttling", "m").invocation_wide
+    assert not EcsError("Brand.New", "m").invocation_wide
+    plain = EcsError("Throttling", "m")
+    assert (plain.keeps_token, plain.may_have_acted) == (True, False)

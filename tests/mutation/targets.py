@@ -184,6 +184,18 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     Equivalent(
         "snapstack/ecs/errors.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        "return self.spec.scope == INVOCATION",
+        "a scope is 'request' or 'invocation', and 'request' does not sort <= 'invocation'",
+    ),
+    Equivalent(
+        "snapstack/tokens/slots.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        'token = slot_token if generation == 0 else f"{slot_token}-g{generation}"',
+        "a negative generation is refused two lines above: <= 0 means == 0 here",
+    ),
+    Equivalent(
+        "snapstack/ecs/errors.py",
         "core/ReplaceComparisonOperator_Is_Eq",
         "return self.spec.disposition is Disposition.RETRY",
         "enum members are singletons: == and 'is' agree",
