@@ -15,13 +15,14 @@ STAMP := $(VENV)/.installed
 FC_ENV := .snapstack/fc-python310
 FC_STAMP := $(FC_ENV)/.installed
 
-.PHONY: help venv system-deps fc-image-env lint test bench demo package clean
+.PHONY: help venv system-deps fc-image-env lint test bench demo package mutation clean
 
 help:
 	@echo "make test   - set up .venv, lint, type-check and run the test suite"
 	@echo "make demo   - run scheduled_backup twice on the sample fleet (created, then deduplicated)"
 	@echo "make bench  - run the benchmarks (bench/)"
 	@echo "make package - build the function zips template.yml deploys (dist/, byte-reproducible)"
+	@echo "make mutation [MODULE=snapstack/ratelimit.py] - mutation testing of the library's core"
 
 $(STAMP): pyproject.toml
 	@echo "snapstack: using $$($(PYTHON) -c 'import sys; print(sys.executable, sys.version.split()[0])')"
@@ -65,6 +66,12 @@ test: venv system-deps fc-image-env lint
 bench: venv system-deps
 	ALIBABA_CLOUD_ECS_METADATA_DISABLED=true ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true \
 		$(BIN)/python -m bench
+
+# Mutation testing (cosmic-ray; tests/mutation/targets.py maps each module to its tests). Not part of
+# `make test`. MODULE= one module or a prefix (snapstack/ecs/); empty runs every mapped module.
+mutation: venv system-deps
+	ALIBABA_CLOUD_ECS_METADATA_DISABLED=true ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true \
+		$(BIN)/python -m tests.mutation $(MODULE)
 
 demo: venv
 	$(BIN)/snapstack demo

@@ -149,6 +149,8 @@ class EmulatorApp:
         self.auth = Authenticator(list(self.credentials))
         self.actions = Actions(self.state)
         self.counters = RequestCounters()
+        #: How injected latency waits; a test may hold requests in flight with its own (an event).
+        self.sleep: Callable[[float], None] = time.sleep
 
     def reset(self) -> None:
         """Back to the fleet and faults the app started with; counters to zero."""
@@ -227,7 +229,7 @@ class EmulatorApp:
         ClientToken arrives while the first request holds its claim (-> IdempotentProcessing)."""
         delay = self.faults.latency(action)
         if delay:
-            time.sleep(delay)
+            self.sleep(delay)
 
     # --- control API ----------------------------------------------------------------------------------
 
