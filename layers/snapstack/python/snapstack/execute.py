@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from snapstack.ecs.client import EcsClient
     from snapstack.ecs.retry import Deadline
     from snapstack.ratelimit import RateLimiter
+    from snapstack.retention.quota import QuotaGuard
     from snapstack.tokens.base import TokenTable
 
 #: Stop starting new disks when less than this is left of the invocation.
@@ -113,6 +114,8 @@ class Executor:
     lease_seconds: float | None = None
     #: Set when the token table failed to answer in this invocation (see the module docstring).
     table_down: threading.Event = field(default_factory=threading.Event)
+    #: Makes room on a disk near its 256 manual snapshots before CreateSnapshot (retention/quota.py).
+    quota_guard: QuotaGuard | None = None
 
     def run(self, intents: Sequence[Intent], concurrency: int) -> list[DiskResult]:
         """Every intent's result, in the order given."""
@@ -204,12 +207,18 @@ class Executor:
         return self._create(intent, base)
 
     def _create(self, intent: Intent, base: dict[str, Any]) -> DiskResult:
+        if self.quota_guard is not None:
+            refused = self.quota_guard.before_create(intent.disk_id)
+            if refused is not None:
+                return self._record_failure(intent, base, refused, 0.0)
         started = time.perf_counter()
         try:
             created = self.ecs.create_snapshot(intent.request, pace=self.limiter.acquire)
         except EcsError as exc:
             latency = (time.perf_counter() - started) * 1000
             self.stats.saw_latency(latency)
+            if exc.code == "QuotaExceed.Snapshot" and self.quota_guard is not None:
+                exc = self.quota_guard.explain(intent.disk_id, exc)
             return self._record_failure(intent, base, exc, latency)
         latency = (time.perf_counter() - started) * 1000
         self.stats.saw_latency(latency)

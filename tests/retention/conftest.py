@@ -1,0 +1,73 @@
+"""Retention tests: the official SDK against the ECS emulator, on a virtual clock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devkit.emulator.testing import EcsEmulator
+from snapstack.ecs.client import EcsClient, EcsConfig
+from snapstack.ecs.credentials import Credentials
+from snapstack.ecs.retry import RetryPolicy
+from snapstack.observability import get_logger
+from snapstack.policy.model import Policy
+from snapstack.retention.run import PruneReport, prune_policy
+
+ROOT = Path(__file__).resolve().parents[2]
+RETENTION_FLEET = ROOT / "devkit" / "emulator" / "fixtures" / "retention_fleet.json"
+#: The retention fleet's virtual "now".
+FLEET_NOW = datetime(2024, 6, 1, tzinfo=timezone.utc)
+
+
+def fleet_data() -> dict[str, Any]:
+    """The retention demo fleet (devkit/emulator/fixtures/retention_fleet.json), as data to vary."""
+    data: dict[str, Any] = json.loads(RETENTION_FLEET.read_text())
+    return data
+
+
+@pytest.fixture
+def emulator() -> Iterator[EcsEmulator]:
+    """The emulator on the retention fleet."""
+    with EcsEmulator(fleet=RETENTION_FLEET) as emu:
+        yield emu
+
+
+def ecs_for(emu: EcsEmulator, **retry: Any) -> EcsClient:
+    """The library's ECS client for ``emu``; quick retries (their arithmetic is tested in tests/ecs)."""
+    creds = emu.credentials
+    policy = RetryPolicy(**{"base_delay": 0.01, "max_delay": 0.05, **retry})
+    config = EcsConfig(region_id=emu.state.region_id, endpoint=emu.endpoint, protocol="http", retry=policy)
+    return EcsClient(config, Credentials(creds.access_key_id, creds.access_key_secret))
+
+
+def daily_policy(**retention: Any) -> Policy:
+    """The demo's ``daily`` policy with ``retention`` (default: keep_last 3, daily 7, weekly 4)."""
+    rules = retention or {"keep_last": 3, "daily": 7, "weekly": 4}
+    return Policy.model_validate(
+        {
+            "name": "daily",
+            "selector": {"disk_tags": {"backup": "daily"}},
+            "retention_days": None,
+            "time_zone": "Asia/Shanghai",
+            "retention": rules,
+        }
+    )
+
+
+def prune(
+    emu: EcsEmulator, policy: Policy, *, dry_run: str | None = None, now: datetime = FLEET_NOW
+) -> PruneReport:
+    """One prune run of ``policy`` against ``emu``."""
+    return prune_policy(
+        ecs_for(emu), emu.state.region_id, policy, now=now, logger=get_logger(), dry_run=dry_run
+    )
+
+
+def snapshot_ids(emu: EcsEmulator, disk_id: str | None = None) -> set[str]:
+    """Ids of the snapshots the emulator holds (of one disk)."""
+    return {s["snapshot_id"] for s in emu.state.snapshots(disk_id)}
