@@ -29,7 +29,7 @@ from devkit.local.session import add_target_arguments, target_from
 if TYPE_CHECKING:
     from snapstack.retention.run import PruneReport
 
-NO_APPLY = "dry run: --apply not given"
+NO_APPLY = "dry run (no --apply)"
 
 
 def register(subparsers: Any) -> None:

@@ -285,17 +285,26 @@ def _plain(entity: Any) -> dict[str, Any]:
     return {f.name: copy.copy(getattr(entity, f.name)) for f in fields(entity)}
 
 
+_SCHEMAS: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {}
+
+
+def _schema(cls: type) -> tuple[frozenset[str], tuple[str, ...]]:
+    """A fixture entity's allowed keys and its required ones, worked out once per class (fleets
+    build hundreds of thousands of entities)."""
+    if cls.__name__ not in _SCHEMAS:
+        allowed = [f for f in fields(cls) if not f.metadata.get("runtime")]
+        required = tuple(f.name for f in allowed if f.default is MISSING and f.default_factory is MISSING)
+        _SCHEMAS[cls.__name__] = frozenset(f.name for f in allowed), required
+    return _SCHEMAS[cls.__name__]
+
+
 def _build(cls: type[_E], raw: Mapping[str, Any], where: str) -> _E:
     """Construct an entity from fixture data, refusing unknown or runtime-only keys."""
-    allowed = {f.name: f for f in fields(cls) if not f.metadata.get("runtime")}
-    unknown = sorted(set(raw) - set(allowed))
+    allowed, required = _schema(cls)
+    unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {unknown}; allowed: {sorted(allowed)}")
-    missing = [
-        n
-        for n, f in allowed.items()
-        if f.default is MISSING and f.default_factory is MISSING and n not in raw
-    ]
+    missing = [n for n in required if n not in raw]
     if missing:
         raise ValueError(f"{where}: missing field(s) {missing}")
     data = dict(raw)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from devkit.emulator.testing import EcsEmulator
+from devkit.local.runner import Result, Target, invoke
+from devkit.local.template import load_template
 from snapstack.ecs.client import EcsClient, EcsConfig
 from snapstack.ecs.credentials import Credentials
 from snapstack.ecs.retry import RetryPolicy
@@ -71,3 +73,41 @@ def prune(
 def snapshot_ids(emu: EcsEmulator, disk_id: str | None = None) -> set[str]:
     """Ids of the snapshots the emulator holds (of one disk)."""
     return {s["snapshot_id"] for s in emu.state.snapshots(disk_id)}
+
+
+@pytest.fixture
+def run_function(
+    emulator: EcsEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Result]:
+    """Invoke a function of template.yml through the local runner, against ``emulator``."""
+    monkeypatch.setenv("SNAPSTACK_RETRY_BASE_DELAY", "0.01")
+    monkeypatch.setenv("SNAPSTACK_RETRY_MAX_DELAY", "0.05")
+    stack = load_template(ROOT / "template.yml")
+    creds = emulator.credentials
+    target = Target(emulator.endpoint, creds.access_key_id, creds.access_key_secret)
+
+    def run(function: str, event: dict[str, Any], config: dict[str, Any] | None = None) -> Result:
+        if config is not None:
+            monkeypatch.setenv("SNAPSTACK_CONFIG_JSON", json.dumps(config))
+        return invoke(
+            stack, function, json.dumps(event).encode(), target, token_table=f"sqlite:///{tmp_path}/t.db"
+        )
+
+    return run
+
+
+def timer(payload: str | None, when: datetime = FLEET_NOW) -> dict[str, Any]:
+    """A timer event at ``when`` with ``payload``."""
+    return {"triggerTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "triggerName": "t", "payload": payload}
+
+
+def metrics(out: str) -> dict[str, float]:
+    """The EMF metric values printed in ``out`` (the last value of each name)."""
+    values: dict[str, float] = {}
+    for line in out.splitlines():
+        if '"_aws"' in line:
+            doc = json.loads(line)
+            for definition in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                value = doc[definition["Name"]]
+                values[definition["Name"]] = value[-1] if isinstance(value, list) else value
+    return values

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from snapstack.config import ConfigError, load_config
+from snapstack.config import ConfigError, ScheduledConfig, load_config
 from snapstack.policy.model import Policy
 from snapstack.policy.retention import Retention
 from snapstack.retention.config import PruneConfig
@@ -72,7 +72,13 @@ def test_the_prune_configuration_needs_a_retention_for_every_policy(monkeypatch)
     assert info.value.field == "policies" and "have no retention" in info.value.rule
 
 
-def test_the_shipped_prune_configuration_loads():
+def test_the_shipped_prune_policies_are_the_backup_policies_of_the_same_name():
+    """Snapshots are matched to a policy by name: prune and scheduled_backup must agree on it."""
     config = load_config(PruneConfig, ROOT / "functions" / "prune", env={})
-    assert [p.name for p in config.policies] == ["daily"]
-    assert config.named("daily").retention.first_run == "dry_run"
+    backups = load_config(ScheduledConfig, ROOT / "functions" / "scheduled_backup", env={})
+    for pruned in config.policies:
+        backup = backups.named(pruned.name)
+        assert backup is not None and backup.retention is not None
+        same = pruned.model_copy(update={"retention": backup.retention})
+        assert same == backup  # everything but the prune-only settings (breaker, orphans) agrees
+        assert pruned.retention.first_run == "dry_run"
