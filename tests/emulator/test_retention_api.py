@@ -23,12 +23,17 @@ def test_usage_filter(emu: EcsEmulator, client: Any) -> None:
     assert error_of(lambda: snapshots(client, usage="all")) == ("InvalidParameter", 400)
 
 
-def test_paging_a_full_disk_at_the_documented_maximum() -> None:
-    fleet = generate_fleet(2, snapshot_seconds=0)
+def history_on_one_disk(disks: int, count: int) -> dict[str, Any]:
+    """A generated fleet whose first disk holds ``count`` hourly snapshots."""
+    fleet = generate_fleet(disks, snapshot_seconds=0)
     fleet["snapshots"] = snapshot_history(
-        ["d-gen-000000"], policy="p", count=256, every_seconds=3600, last="2024-05-31T00:00:00Z"
+        ["d-gen-000000"], policy="p", count=count, every_seconds=3600, last="2024-05-31T00:00:00Z"
     )
-    with EcsEmulator(fleet=fleet) as emu:
+    return fleet
+
+
+def test_paging_a_full_disk_at_the_documented_maximum() -> None:
+    with EcsEmulator(fleet=history_on_one_disk(2, 256)) as emu:
         client = emu.sdk_client()
         seen, pages = walk(
             lambda token: snapshots(client, disk_id="d-gen-000000", max_results=500, next_token=token),
@@ -41,11 +46,7 @@ def test_paging_a_full_disk_at_the_documented_maximum() -> None:
 
 
 def test_answers_follow_deletions_between_pages() -> None:
-    fleet = generate_fleet(1, snapshot_seconds=0)
-    fleet["snapshots"] = snapshot_history(
-        ["d-gen-000000"], policy="p", count=30, every_seconds=3600, last="2024-05-31T00:00:00Z"
-    )
-    with EcsEmulator(fleet=fleet) as emu:
+    with EcsEmulator(fleet=history_on_one_disk(1, 30)) as emu:
         client = emu.sdk_client()
         first = snapshots(client, max_results=10)
         assert first.total_count == 30
