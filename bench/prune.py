@@ -13,7 +13,8 @@ run left 30, one falls out per disk: 10,000 deletions), ``first_run: apply``, ``
 
 A run reads every disk (DescribeSnapshots, paced at 200/s), plans, checks the breaker, then
 deletes (paced at 200/s): the two phases cannot overlap, because the breaker must see the whole
-plan before anything goes. The ideal wall time is therefore reads / 200 + deletions / 200.
+plan before anything goes. The ideal wall time is therefore reads / 200 + deletions / 200, and
+calls per second over the whole run, divided by 200, is the ratio to the API rate limit.
 
     python -m bench.prune [--disks N] [--snapshots K]
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -69,6 +69,19 @@ def config(snapshots: int) -> dict[str, object]:
     }
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set, in MB: ``VmHWM``, the high-water mark of its own memory.
+
+    Not ``getrusage``: Linux carries a parent's peak across fork and exec into the child's
+    ``ru_maxrss``, and the parent here has just built a fleet of 300,000 snapshots.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def child(endpoint: str, snapshots: int) -> int:
     """In the measured process: one prune invocation; print a JSON report."""
     quiet_credentials_chain()
@@ -81,7 +94,7 @@ def child(endpoint: str, snapshots: int) -> int:
     report = {
         "wall": run.wall,
         "cpu": run.cpu,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KB on Linux
+        "peak_mb": peak_rss_mb(),
         **{k: policy.get(k) for k in ("mode", "disks", "snapshots", "kept", "deleted", "failed", "breaker")},
     }
     print(json.dumps(report))
@@ -143,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency 16"
     )
     print(f"  wall time                 {report['wall']:8.1f} s   (ideal at the limits: {ideal:.1f} s)")
-    print(f"  share of the ideal        {share:8.1%}")
+    rate = (n_reads + n_deletes) / report["wall"]
+    print(f"  achieved                  {rate:8.1f} calls/s = {rate / SERVER_RATE:.1%} of the limit")
     print(f"  DescribeSnapshots / disk  {per_disk:8.2f}   ({n_reads} calls: {reads})")
     print(f"  DeleteSnapshot calls      {n_deletes:8d}   ({deletes})")
     print(f"  Throttling answered       {throttled:8d}   (all retried)")
@@ -155,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     complete = report["deleted"] == args.disks and not report["failed"] and report["mode"] == "apply"
     record(
         f"prune {args.disks} disks x {args.snapshots} snapshots @ {SERVER_RATE:.0f}/s per API",
-        f"{report['wall']:.1f} s vs ideal {ideal:.1f} s",
-        f">= {TARGET_SHARE:.0%} of ideal",
+        f"{report['wall']:.1f} s, {rate:.0f} calls/s = {rate / SERVER_RATE:.0%} of limit",
+        f">= {TARGET_SHARE:.0%} of limit (<= {ideal / TARGET_SHARE:.0f} s)",
         verdict(share >= TARGET_SHARE and complete, f"{share:.2f}x ideal"),
     )
     record(

@@ -86,6 +86,7 @@ def run_prune(args: argparse.Namespace) -> int:
                         logger=runtime.logger,
                         dry_run=None if args.apply else NO_APPLY,
                         labels={"trigger": "cli"},
+                        detail=True,
                     )
                 except EcsError as exc:
                     print(f"snapstack prune: reading ECS failed: {exc}", file=sys.stderr)

@@ -62,12 +62,17 @@ def daily_policy(**retention: Any) -> Policy:
 
 
 def prune(
-    emu: EcsEmulator, policy: Policy, *, dry_run: str | None = None, now: datetime = FLEET_NOW
+    emu: EcsEmulator,
+    policy: Policy,
+    *,
+    dry_run: str | None = None,
+    now: datetime = FLEET_NOW,
+    detail: bool = True,
 ) -> PruneReport:
-    """One prune run of ``policy`` against ``emu``."""
-    return prune_policy(
-        ecs_for(emu), emu.state.region_id, policy, now=now, logger=get_logger(), dry_run=dry_run
-    )
+    """One prune run of ``policy`` against ``emu`` (every decision kept in the report, by default)."""
+    region = emu.state.region_id
+    logger = get_logger()
+    return prune_policy(ecs_for(emu), region, policy, now=now, logger=logger, dry_run=dry_run, detail=detail)
 
 
 def snapshot_ids(emu: EcsEmulator, disk_id: str | None = None) -> set[str]:

@@ -33,6 +33,14 @@ UNTOUCHABLE = {
 KEEP_ONLY_ONE = {"keep_last": 1, "breaker": {"max_fraction": 1, "max_count": 1000}}
 
 
+def test_a_run_without_detail_holds_only_its_deletions_and_plans_the_same(emulator: EcsEmulator) -> None:
+    full = prune(emulator, daily_policy(), dry_run="detail")
+    lean = prune(emulator, daily_policy(), dry_run="no detail", detail=False)
+    assert [d.snapshot for d in lean.plan.deletions] == [d.snapshot for d in full.plan.deletions]
+    assert all(d.delete for disk in lean.plan.disks for d in disk.decisions)
+    assert lean.counts() == full.counts() == lean.counts() | {"snapshots": 23, "kept": 14, "dry_run": 9}
+
+
 def test_a_dry_run_makes_no_delete_call_and_reports_every_planned_deletion(emulator: EcsEmulator) -> None:
     before = snapshot_ids(emulator)
     report = prune(emulator, daily_policy(), dry_run="looking only")

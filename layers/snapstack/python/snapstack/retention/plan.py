@@ -24,7 +24,7 @@ policy's snapshots: above ``max_fraction`` of them, or above ``max_count``, noth
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -53,13 +53,22 @@ class Decision:
 
 @dataclass(frozen=True)
 class DiskPlan:
-    """One disk's decisions, newest snapshot first, and the snapshots on it that are not the policy's."""
+    """One disk's decisions, newest snapshot first, and the snapshots on it that are not the policy's.
+
+    ``snapshots`` counts the policy's snapshots on the disk; ``decisions`` holds one decision for
+    each, or only the deletions once ``compact``.
+    """
 
     disk_id: str
     exists: bool
     decisions: tuple[Decision, ...]
+    snapshots: int
     other_policies: int = 0
     foreign: int = 0
+
+    def compact(self) -> DiskPlan:
+        """The same plan without the keep decisions (a large run holds only what it deletes)."""
+        return replace(self, decisions=tuple(d for d in self.decisions if d.delete))
 
     @property
     def deletions(self) -> list[Decision]:
@@ -115,7 +124,7 @@ def plan_disk(disk: DiskSnapshots, policy: Policy, *, exists: bool, now: datetim
         else:
             why = "failed" if snap.status == "failed" else "beyond-retention"
             decisions.append(Decision(snap, delete=True, rules=(why,), force=snap.usage == "disk"))
-    return DiskPlan(disk.disk_id, exists, tuple(decisions), disk.other_policies, disk.foreign)
+    return DiskPlan(disk.disk_id, exists, tuple(decisions), len(decisions), disk.other_policies, disk.foreign)
 
 
 def _in_grace(disk: DiskSnapshots, retention: Retention, now: datetime) -> bool:
@@ -141,7 +150,7 @@ class PrunePlan:
     @property
     def total(self) -> int:
         """How many of the policy's snapshots were looked at."""
-        return sum(len(disk.decisions) for disk in self.disks)
+        return sum(disk.snapshots for disk in self.disks)
 
     def breaker_reason(self) -> str | None:
         """Why the breaker trips for this plan, or None when it holds."""

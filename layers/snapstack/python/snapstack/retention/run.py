@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, TypeVar
 from snapstack.ratelimit import RateLimiter
 from snapstack.retention.delete import Deleter, DeleteResult, Deletion, tally
 from snapstack.retention.inventory import DiskSnapshots, disk_snapshots, existing_disks, region_snapshots
-from snapstack.retention.plan import PrunePlan, plan_disk
+from snapstack.retention.plan import DiskPlan, PrunePlan, plan_disk
 from snapstack.targets import resolve
 from snapstack.tokens.base import ClaimOutcome
 from snapstack.tokens.slots import client_token, slot_key
@@ -70,10 +70,13 @@ def prune_policy(
     logger: Logger,
     dry_run: str | None,
     labels: dict[str, str] | None = None,
+    detail: bool = False,
 ) -> PruneReport:
     """Run ``policy``'s retention once; ``dry_run`` says why not to delete (None: delete).
 
-    ``now`` (aware) dates ``max_age_days`` and the orphan grace. Raises ``EcsError`` when
+    ``now`` (aware) dates ``max_age_days`` and the orphan grace. ``detail`` keeps every keep
+    decision in the report (for printing); without it a disk's plan keeps only its deletions,
+    so a run over many disks holds little more than what it deletes. Raises ``EcsError`` when
     reading fails (nothing has been deleted then); failed deletions are reported, not raised.
     """
     retention = policy.retention
@@ -81,30 +84,27 @@ def prune_policy(
         raise ValueError(f"policy {policy.name!r} has no retention")
     labels = {"policy": policy.name, **(labels or {})}
     describe = RateLimiter(policy.rate_limit).acquire
-    if retention.orphans.action == "prune":
-        inventory = region_snapshots(
-            ecs, region, policy=policy.name, pin_tag=retention.pin_tag, pace=describe
-        )
-        inventory = {d: inv for d, inv in inventory.items() if inv.ours}
-        alive = existing_disks(ecs, region, inventory)
-    else:
-        disk_ids = [d.disk_id for d in resolve(ecs, region, policy.selector)]
 
-        def read(disk_id: str) -> DiskSnapshots:
-            return disk_snapshots(
+    def planned(inv: DiskSnapshots, exists: bool) -> DiskPlan:
+        plan = plan_disk(inv, policy, exists=exists, now=now)
+        return plan if detail else plan.compact()
+
+    if retention.orphans.action == "prune":
+        found = region_snapshots(ecs, region, policy=policy.name, pin_tag=retention.pin_tag, pace=describe)
+        ours = {d: inv for d, inv in found.items() if inv.ours}
+        alive = existing_disks(ecs, region, ours)
+        disks = [planned(inv, d in alive) for d, inv in ours.items()]
+    else:
+
+        def read(disk_id: str) -> DiskPlan | None:
+            inv = disk_snapshots(
                 ecs, region, disk_id, policy=policy.name, pin_tag=retention.pin_tag, pace=describe
             )
+            return planned(inv, exists=True) if inv.ours else None
 
-        inventory = {inv.disk_id: inv for inv in _parallel(read, disk_ids, policy.concurrency)}
-        alive = set(inventory)
-    plan = PrunePlan(
-        policy,
-        [
-            plan_disk(inv, policy, exists=d in alive, now=now)
-            for d, inv in sorted(inventory.items())
-            if inv.ours
-        ],
-    )
+        disk_ids = [d.disk_id for d in resolve(ecs, region, policy.selector)]
+        disks = [p for p in _parallel(read, disk_ids, policy.concurrency) if p is not None]
+    plan = PrunePlan(policy, sorted(disks, key=lambda p: p.disk_id))
     report = PruneReport(plan, dry_run=dry_run, breaker=plan.breaker_reason())
     deleter = Deleter(ecs, logger, labels, RateLimiter(policy.rate_limit).acquire, policy.concurrency)
     deletions = plan.deletions
