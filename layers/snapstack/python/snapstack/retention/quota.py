@@ -14,7 +14,7 @@ are foreign, and why none of the policy's could go. When ECS itself refuses with
 policy without retention, or a race), ``explain`` gives the same counts.
 
 The guard never stops a backup on its own: if it cannot read the disk's snapshots, it lets the
-create go ahead (and ECS decides).
+create go ahead (and ECS decides). Its "now" (for ``max_age_days``) is the real clock.
 """
 
 from __future__ import annotations

@@ -8,7 +8,11 @@ Reading depends on the orphan rule:
   and of disks that left the selector, are not read and so never deleted.
 - ``orphans.action: prune``: every manual snapshot of the region, page by page (one call per
   100 snapshots, one after another: NextToken paging cannot be split), then DescribeDisks on the
-  disks the policy's snapshots name, to tell released disks from living ones.
+  disks the policy's snapshots name, to tell released disks from living ones. Every disk with
+  the policy's snapshots is planned then, whether the selector still covers it or not.
+
+Each disk is planned as soon as it is read; unless ``detail`` is asked for, its plan keeps only
+its deletions, so memory follows the delete-set, not the fleet.
 
 A run is a dry run unless ``apply``; a dry run and a run the breaker stops delete nothing and
 report each planned deletion as such. ``first_run`` tells whether a policy has run in this
