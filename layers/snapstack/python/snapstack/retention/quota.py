@@ -95,7 +95,9 @@ class QuotaGuard:
         plan = None
         if self.policy.retention is not None:
             plan = plan_disk(disk, self.policy, exists=True, now=self.now())
-        return self._refusal(disk, plan, disk.manual, [])
+        refusal = self._refusal(disk, plan, disk.manual, [])
+        refusal.attempts = error.attempts
+        return refusal
 
     def metrics(self) -> dict[str, float]:
         """Counts for the invocation's metrics: snapshots the guard deleted, disks it refused."""
