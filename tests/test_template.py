@@ -119,7 +119,12 @@ def test_every_parameter_has_a_default_except_the_code_bucket_package_fills_in()
 
 def test_every_function_handler_is_a_callable_in_its_code():
     stack = load_template(ROOT / "template.yml")
-    assert {s.name for s in stack.functions.values()} == {"scheduled_backup", "deploy_hook", "alarm_snapshot"}
+    assert {s.name for s in stack.functions.values()} == {
+        "scheduled_backup",
+        "deploy_hook",
+        "alarm_snapshot",
+        "prune",
+    }
     for spec in stack.functions.values():
         assert spec.runtime == "python3.10"
         assert (spec.source / "snapstack.json").is_file()
@@ -149,10 +154,12 @@ def test_a_timer_runs_every_shipped_policy_by_name():
         r["Properties"]
         for r in of_type("ALIYUN::FC::Trigger").values()
         if r["Properties"]["TriggerType"] == "timer"
+        and r["Properties"]["FunctionName"] == {"Fn::GetAtt": ["ScheduledBackup", "FunctionName"]}
     ]
     named = sorted(json.loads(t["TriggerConfig"]["payload"])["policy"] for t in timers)
     assert named == sorted(p["name"] for p in shipped["policies"])
-    for timer in timers:
+    every_timer = [r["Properties"] for r in of_type("ALIYUN::FC::Trigger").values()]
+    for timer in (t for t in every_timer if t["TriggerType"] == "timer"):
         cron = DOC["Parameters"][timer["TriggerConfig"]["cronExpression"]["Ref"]]["Default"]
         assert len(cron.split()) == 6  # FC cron: seconds first
 

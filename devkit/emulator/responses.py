@@ -27,6 +27,7 @@ from devkit.emulator.models import (
     DISK_CATEGORIES,
     DISK_STATUSES,
     INSTANCE_STATUSES,
+    SNAPSHOT_USAGES,
     ApiError,
     CreateTicket,
     DiskFilter,
@@ -239,7 +240,8 @@ def _choice(params: Mapping[str, str], name: str, allowed: frozenset[str], all_v
     if value is None or value.lower() == all_value.lower():
         return None
     if value not in allowed:
-        raise ApiError("InvalidParameter", f"{name} must be one of {sorted(allowed)} or {all_value}")
+        also = f" or {all_value}" if all_value else ""
+        raise ApiError("InvalidParameter", f"{name} must be one of {sorted(allowed)}{also}")
     return value
 
 
@@ -503,6 +505,7 @@ class Actions:
                 "all",
             ),
             snapshot_name=params.get("SnapshotName") or None,
+            usage=_choice(params, "Usage", SNAPSHOT_USAGES, ""),  # no "all" value is documented
             tags=_tag_filter(params),
         )
         paging = _paging(params, max_results_cap=100, max_results_floor=1)

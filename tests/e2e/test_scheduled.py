@@ -58,7 +58,7 @@ def test_each_snapshot_carries_provenance_policy_and_copied_tags(run, emulator):
         assert tags["snapstack:policy"] == "daily" and tags["snapstack:trigger"] == "timer"
         assert tags["snapstack:slot"] == token_of[disk]
         assert tags["managed-by"] == "snapstack" and tags["backup"] == "daily"  # configured, copied
-        assert snap["retention_days"] == 7
+        assert snap["retention_days"] is None  # the policy's retention prunes them (functions/prune)
         assert snap["name"] == f"snapstack-daily-20261128-{disk}"  # 20:00Z is 04:00 on the 28th in Shanghai
         CreateSnapshotRequest(disk_id=disk, snapshot_name=snap["name"])  # passes every rule
 

@@ -22,11 +22,14 @@ from typing import Any
 import pytest
 
 from devkit.emulator.testing import EcsEmulator
+from devkit.local.template import load_template
 from devkit.package import Artifact, build
 from devkit.tablestore.testing import RunningEmulator, start_emulator
 from tests.e2e.conftest import Oss, moto_endpoint  # noqa: F401 - the fixture, shared
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The function names template.yml deploys (every packaged artifact is one of them).
+FUNCTIONS = frozenset(spec.name for spec in load_template(ROOT / "template.yml").functions.values())
 FC_PYTHON = ROOT / ".snapstack" / "fc-python310" / "bin" / "python"
 CHILD = Path(__file__).with_name("fc_child.py")
 REGION = "cn-hangzhou"

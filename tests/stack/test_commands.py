@@ -17,7 +17,7 @@ from devkit.ros.cdk import validate_resources
 from devkit.ros.template import check_references
 from devkit.ros.testing import RosStandIn
 
-from .conftest import Oss
+from .conftest import FUNCTIONS, Oss
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yml"
@@ -67,14 +67,14 @@ def test_package_uploads_content_hashed_zips_and_writes_the_packaged_template(
             code = resource["Properties"]["Code"]
             assert code["OssBucketName"] == "snapstack-code"
             keys[resource["Properties"]["FunctionName"]] = code["OssObjectName"]
-    assert set(keys) == {"scheduled_backup", "deploy_hook", "alarm_snapshot"}
+    assert set(keys) == FUNCTIONS
     bucket = Oss(moto_endpoint).bucket()
     bucket.bucket_name = "snapstack-code"
     for function, key in keys.items():
         assert key.startswith(f"releases/{function}-") and key.endswith(".zip")
         stored = bucket.get_object(key).read()
         assert stored == (tmp_path / "dist" / f"{function}.zip").read_bytes()
-    assert first.count(" uploaded oss://") == 3
+    assert first.count(" uploaded oss://") == len(FUNCTIONS)
     # The same bytes again (the same build) upload nothing: the names are their content's hash.
     again = [
         Artifact(f, p, p.stat().st_size, 0, hashlib.sha256(p.read_bytes()).hexdigest())

@@ -18,7 +18,7 @@ from devkit.package import Artifact, build, preinstalled
 from devkit.redis_server import RedisServer
 from tests.test_template import TRIGGER_SAMPLES
 
-from .conftest import Oss
+from .conftest import FUNCTIONS, Oss
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -93,7 +93,7 @@ def _entries(artifact: Artifact) -> list[str]:
 
 
 def test_each_zip_holds_its_function_the_library_and_the_lock_but_nothing_fc_preinstalls(artifacts):
-    assert set(artifacts) == {"scheduled_backup", "deploy_hook", "alarm_snapshot"}
+    assert set(artifacts) == FUNCTIONS
     top = {name: {e.split("/")[0] for e in _entries(a)} for name, a in artifacts.items()}
     for name, entries in top.items():
         assert {"index.py", "snapstack.json", "snapstack", "pydantic", "alibabacloud_ecs20140526"} <= entries

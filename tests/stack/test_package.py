@@ -9,6 +9,7 @@ import yaml
 
 from devkit import exitcodes
 from devkit.package import LOCK, PackageError, find_python310, main, packaged_template, preinstalled
+from tests.stack.conftest import FUNCTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +33,7 @@ def test_the_lock_pins_every_distribution_with_a_hash_and_none_that_fc_preinstal
 
 
 def test_the_packaged_template_points_each_function_at_its_object_and_drops_code_bucket():
-    keys = {f: f"p/{f}-0123456789abcdef.zip" for f in ("scheduled_backup", "deploy_hook", "alarm_snapshot")}
+    keys = {f: f"p/{f}-0123456789abcdef.zip" for f in FUNCTIONS}
     doc = packaged_template(ROOT / "template.yml", "code-bucket", keys)
     functions = {
         r["Properties"]["FunctionName"]: r["Properties"]["Code"]
