@@ -76,6 +76,15 @@ MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/handlers/deploy.py": ("tests/e2e/test_deploy.py",),
     "snapstack/handlers/manifest.py": ("tests/e2e/test_deploy.py",),
     "snapstack/handlers/alarm.py": ("tests/e2e/test_alarm.py",),
+    "snapstack/handlers/prune.py": ("tests/retention/test_handler.py",),
+    "snapstack/policy/retention.py": ("tests/retention/test_model.py", "tests/retention/test_tiers.py"),
+    "snapstack/retention/tiers.py": ("tests/retention/test_tiers.py",),
+    "snapstack/retention/config.py": ("tests/retention/test_model.py", "tests/retention/test_handler.py"),
+    "snapstack/retention/inventory.py": ("tests/retention/test_prune.py", "tests/retention/test_safety.py"),
+    "snapstack/retention/plan.py": ("tests/retention/test_prune.py", "tests/retention/test_safety.py"),
+    "snapstack/retention/delete.py": ("tests/retention/test_prune.py", "tests/retention/test_safety.py"),
+    "snapstack/retention/run.py": ("tests/retention/test_prune.py", "tests/retention/test_handler.py"),
+    "snapstack/retention/quota.py": ("tests/retention/test_quota.py",),
 }
 
 #: Directories and files whose every module must be in ``MODULES`` (the issue's "core").
@@ -84,6 +93,7 @@ CORE = (
     "snapstack/tokens",
     "snapstack/policy",
     "snapstack/handlers",
+    "snapstack/retention",  # deletes snapshots: as core as creating them
     "snapstack/execute.py",
     "snapstack/ratelimit.py",
     "snapstack/targets.py",
