@@ -14,10 +14,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from devkit.emulator.testing import EcsEmulator
 from snapstack.handlers.cooldown import Cooldowns
 from snapstack.tokens import open_table
 
-from .conftest import EVENTS, all_calls, ours
+from .conftest import EVENTS, Runner, all_calls, ours
 
 WEB01_PROD = {"d-web-01-system", "d-web-01-data"}  # i-web-01's disks tagged env=prod
 HOUR_START_MS = 1795770000 * 1000  # 2026-11-27T09:00:00Z
@@ -258,3 +259,32 @@ def test_a_batch_of_nothing_usable_is_bad_input_listing_every_element(run, emula
     assert summary["ok"] is False and summary["error"]["field"] == "[0].data.messageBody"
     assert [u["index"] for u in summary["unusable"]] == [0, 1]
     assert all_calls(emulator) == 0
+
+
+#: Each batch transport's sample and where its elements carry the message body.
+TRANSPORTS = {
+    "mns_queue": ("eventbridge_mns_queue_batch.json", "messageBody"),
+    "rocketmq": ("eventbridge_rocketmq_batch.json", "body"),
+    "kafka": ("eventbridge_kafka_batch.json", "value"),
+    "rabbitmq": ("eventbridge_rabbitmq_batch.json", "body"),
+}
+
+
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
+def test_a_poison_element_costs_every_transport_nothing(stack, run, tmp_path, transport):
+    """Each batch transport: the batch with a test message appended acts as the batch alone."""
+    sample, body = TRANSPORTS[transport]
+    batch = json.loads((EVENTS / sample).read_text())
+    poison = copy.deepcopy(batch[0]) | {"id": "a-test-message"}
+    poison["data"][body] = "test message"
+    alone = run("alarm_snapshot", json.dumps(batch)).summary
+    expected = {d["disk_id"]: d["outcome"] for d in alone["disks"]}
+    assert alone["ok"] and alone["unusable"] == [] and "created" in expected.values()
+
+    with EcsEmulator() as other:  # the same fleet, untouched, and a token table of its own
+        poisoned = Runner(stack, other, f"sqlite:///{tmp_path}/poisoned.db")(
+            "alarm_snapshot", json.dumps([*batch, poison])
+        ).summary
+    assert poisoned["ok"] and {d["disk_id"]: d["outcome"] for d in poisoned["disks"]} == expected
+    (bad,) = poisoned["unusable"]
+    assert (bad["index"], bad["field"]) == (len(batch), f"[{len(batch)}].data.{body}")
