@@ -99,13 +99,15 @@ def plan(event: Any, runtime: Runtime) -> Plan:
             plan_.notes.append(_joined(placed, policy))
         windows[(placed.window, placed.start, placed.reason)].append(disk)
     for (window, start, reason), members in sorted(windows.items()):
+        opened = datetime.fromtimestamp(start, policy.zone)
         intents, refused = build_intents(
             policy,
             members,
             trigger=TRIGGER,
             slot_parts={"window": window},
-            slot=compact(datetime.fromtimestamp(start, policy.zone)),
+            slot=compact(opened),
             reason=reason,
+            day=opened.date(),
         )
         plan_.intents += intents
         plan_.results += refused

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from snapstack.ecs.errors import InvalidRequest
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from snapstack.policy.model import Policy, Selector
 
 
-def compact(moment: datetime, *, with_time: bool = True) -> str:
-    """A slot or event time as it appears in snapshot names (no characters names refuse)."""
+def compact(moment: date, *, with_time: bool = True) -> str:
+    """A slot, event time or date as it appears in snapshot names (no characters names refuse)."""
     return moment.strftime("%Y%m%dT%H%M" if with_time else "%Y%m%d")
 
 
@@ -33,6 +33,7 @@ def build_intents(
     slot_parts: dict[str, str],
     slot: str,
     reason: str = "",
+    day: date | None = None,
 ) -> tuple[list[Intent], list[DiskResult]]:
     """One intent per disk; a disk whose request breaks a rule fails here, with no ECS call.
 
@@ -42,6 +43,12 @@ def build_intents(
     ``reason`` and ``slot`` may come from an event: they are cleaned here, for every trigger
     (``naming.clean_text``, ``naming.name_part``).
 
+    ``{date}`` (``YYYYMMDD``) is ``day``: the slot's date where the slot is a time (a timer's slot,
+    an alarm's window), so every delivery of the slot renders the same request. Without one (a
+    deploy slot is a release, not a time) it is the invocation's date in the policy's time zone;
+    a redelivery after local midnight then renders another name under the same ClientToken, which
+    the executor resolves to the snapshot that exists (``IdempotentParameterMismatch``).
+
     A disk whose instance was never started is ``skipped`` (ECS refuses it until the instance has
     run once: nothing to back up yet); one whose instance is starting or stopping gets a ``Hold``
     (the executor defers it without an ECS call, within the delivery bound).
@@ -50,6 +57,7 @@ def build_intents(
     intents: list[Intent] = []
     refused: list[DiskResult] = []
     namespace = _namespace(policy.name)
+    shown_day = compact(datetime.now(policy.zone) if day is None else day, with_time=False)
     for disk in disks:
         token = client_token(key := slot_key(trigger, **slot_parts, disk=disk.disk_id, **namespace))
         blocked, hold = _instance_check(disk, token)
@@ -62,7 +70,7 @@ def build_intents(
             "disk_id": disk.disk_id,
             "instance_id": disk.instance_id or "none",
             "slot": slot,
-            "date": slot[:8],
+            "date": shown_day,
             "reason": reason,
         }
         provenance = {"policy": policy.name, "trigger": trigger, "slot": token}

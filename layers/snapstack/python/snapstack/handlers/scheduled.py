@@ -120,6 +120,7 @@ def plan(event: Any, runtime: Runtime) -> Plan:
         trigger=TRIGGER,
         slot_parts={"policy": policy.name, "slot": slot.label},
         slot=compact(slot.start, with_time=policy.period_delta < DAY),
+        day=slot.start.date(),
     )
     notes = (
         [] if disks or denied else [f"policy {policy.name!r} selected no disks in region {runtime.region}"]
