@@ -70,7 +70,17 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     "snapstack/targets.py": ("tests/test_targets.py",),
     "snapstack/execute.py": _E2E,
-    "snapstack/handlers/planning.py": ("tests/test_targets.py", "tests/e2e/test_scheduled.py"),
+    "snapstack/handlers/planning.py": (
+        "tests/test_targets.py",
+        "tests/e2e/test_date_placeholder.py",
+        "tests/e2e/test_scheduled.py",
+        "tests/e2e/test_alarm.py",
+    ),
+    "snapstack/handlers/cooldown.py": (
+        "tests/tokens/test_cooldown.py",
+        "tests/e2e/test_alarm.py",
+        "-ksqlite or test_alarm",  # the cooldown contract on one backend, then the handler's use of it
+    ),
     "snapstack/handlers/runtime.py": _E2E,
     "snapstack/handlers/scheduled.py": ("tests/e2e/test_scheduled.py",),
     "snapstack/handlers/deploy.py": ("tests/e2e/test_deploy.py",),
