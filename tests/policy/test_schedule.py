@@ -299,3 +299,48 @@ def test_naive_time_is_refused():
 def test_extreme_times_are_a_value_error_not_an_overflow(moment, zone):
     with pytest.raises(ValueError, match="outside the years"):
         floor_to_slot(moment, parse_period("6h"), parse_zone(zone))
+
+
+@pytest.mark.parametrize(
+    ("text", "delta"),
+    [(" 2 d ", timedelta(days=2)), ("48h", timedelta(days=2)), ("366d", timedelta(days=366)), ("1440m", DAY)],
+)
+def test_periods_at_the_edges_of_the_rules(text, delta):
+    """Spaces around the parts; whole days given in hours; the longest period; a day in minutes."""
+    assert parse_period(text) == delta
+
+
+@pytest.mark.parametrize(
+    ("period", "day", "first"),
+    [
+        ("2d", "2026-11-27", "2026-11-27"),
+        ("2d", "2026-11-28", "2026-11-27"),
+        ("3d", "2026-11-27", "2026-11-25"),
+        ("3d", "2026-11-28", "2026-11-28"),
+        ("14d", "2026-11-28", "2026-11-23"),  # blocks count from 0001-01-01, a Monday
+    ],
+)
+def test_blocks_of_days_count_from_the_first_day_of_the_calendar(period, day, first):
+    slot = floor_to_slot(at(f"{day}T12:00:00Z"), parse_period(period), parse_zone("UTC"))
+    assert slot.label == f"{first}/{period}" and slot.start == datetime.fromisoformat(f"{first}T00:00")
+
+
+def test_a_sub_day_slot_starts_at_its_wall_clock_boundary():
+    slot = floor_to_slot(at("2026-11-27T17:29:59Z"), parse_period("15m"), parse_zone("Asia/Shanghai"))
+    assert slot.start == datetime(2026, 11, 28, 1, 15) and slot.label == "2026-11-28T01:15"
+
+
+@pytest.mark.parametrize(
+    ("moment", "label"),
+    [
+        (datetime(1970, 1, 1, tzinfo=UTC), "1970-01-01"),
+        (datetime(9998, 12, 31, 23, 59, 59, tzinfo=UTC), "9998-12-31"),
+    ],
+)
+def test_the_first_and_last_moments_a_slot_may_fall_in(moment, label):
+    assert floor_to_slot(moment, DAY, parse_zone("UTC")).label == label
+
+
+def test_the_first_moment_after_the_last_year_is_refused():
+    with pytest.raises(ValueError, match="outside the years"):
+        floor_to_slot(datetime(9999, 1, 1, tzinfo=UTC), DAY, parse_zone("UTC"))
