@@ -32,7 +32,12 @@ def test_native_ros_resources_only():
 
 def test_every_function_runs_python310_from_a_folder_with_its_handler():
     stack = load_template(ROOT / "template.yml")
-    assert {s.name for s in stack.functions.values()} == {"scheduled_backup", "deploy_hook", "alarm_snapshot"}
+    assert {s.name for s in stack.functions.values()} == {
+        "scheduled_backup",
+        "deploy_hook",
+        "alarm_snapshot",
+        "reconciler",
+    }
     for spec in stack.functions.values():
         assert spec.runtime == "python3.10"
         assert (spec.source / "snapstack.json").is_file()
@@ -42,12 +47,17 @@ def test_every_function_runs_python310_from_a_folder_with_its_handler():
 
 def test_each_trigger_kind_reaches_its_function():
     functions = {r["Properties"]["FunctionName"] for r in of_type("ALIYUN::FC::Function").values()}
-    triggers = {
-        r["Properties"]["TriggerType"]: r["Properties"]["FunctionName"]
+    triggers = sorted(
+        (r["Properties"]["TriggerType"], r["Properties"]["FunctionName"])
         for r in of_type("ALIYUN::FC::Trigger").values()
-    }
-    assert triggers == {"timer": "scheduled_backup", "oss": "deploy_hook", "mns_topic": "alarm_snapshot"}
-    assert set(triggers.values()) <= functions
+    )
+    assert triggers == [
+        ("mns_topic", "alarm_snapshot"),
+        ("oss", "deploy_hook"),
+        ("timer", "reconciler"),
+        ("timer", "scheduled_backup"),
+    ]
+    assert {function for _, function in triggers} <= functions
     (rule,) = of_type("ALIYUN::EventBridge::Rule").values()
     (target,) = rule["Properties"]["Targets"]
     assert target["Type"] == "acs.fc.function" and "alarm_snapshot" in target["Endpoint"]["Fn::Sub"]
@@ -55,11 +65,22 @@ def test_each_trigger_kind_reaches_its_function():
 
 def test_timer_cron_has_a_seconds_field_and_the_payload_names_a_policy():
     (timer,) = [
-        r for r in of_type("ALIYUN::FC::Trigger").values() if r["Properties"]["TriggerType"] == "timer"
+        r
+        for r in of_type("ALIYUN::FC::Trigger").values()
+        if r["Properties"]["TriggerType"] == "timer" and r["Properties"]["FunctionName"] == "scheduled_backup"
     ]
     cron = DOC["Parameters"][timer["Properties"]["TriggerConfig"]["CronExpression"]["Ref"]]["Default"]
     assert len(cron.split()) == 6
     assert timer["Properties"]["TriggerConfig"]["Payload"] == '{"policy": "daily"}'
+
+
+def test_the_reconciler_runs_every_15_minutes_with_no_retry_of_a_failed_run():
+    (timer,) = [
+        r for r in of_type("ALIYUN::FC::Trigger").values() if r["Properties"]["FunctionName"] == "reconciler"
+    ]
+    schedule = DOC["Parameters"][timer["Properties"]["TriggerConfig"]["CronExpression"]["Ref"]]["Default"]
+    assert schedule == "@every 15m"  # FC's fixed-interval timer form (FACTS.md §1a)
+    assert RESOURCES["Reconciler"]["Properties"]["AsyncConfiguration"] == {"MaxAsyncRetryAttempts": 0}
 
 
 def test_environment_variables_follow_fc_rules():

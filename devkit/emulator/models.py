@@ -635,6 +635,15 @@ class EcsState:
             for n, raw in enumerate(raws):
                 self._add_fixture_snapshot(raw, f"snapshots[{n}]")
 
+    def fail_snapshot(self, snapshot_id: str) -> None:
+        """End a progressing snapshot ``failed`` now, as ECS reports one it could not complete; its
+        disk can take a new snapshot at once. KeyError if unknown, ValueError if not progressing."""
+        with self._lock:
+            snap = self._snapshots[snapshot_id]
+            if snap.status_at(self._tick()) != "progressing":
+                raise ValueError(f"{snapshot_id} is not progressing")
+            snap.status = "failed"
+
     # --- ClientTokens ---------------------------------------------------------------------------------
 
     def set_token_errors(self, mode: str) -> None:

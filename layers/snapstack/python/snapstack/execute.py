@@ -55,6 +55,7 @@ from snapstack.ecs.errors import Disposition, EcsError, classify
 from snapstack.ecs.request import CreateSnapshotRequest
 from snapstack.ecs.retry import call_with_retries
 from snapstack.observability import log_fields
+from snapstack.reconcile.meta import redrive_meta
 from snapstack.tokens.base import (
     ClaimOutcome,
     LeaseLost,
@@ -110,7 +111,10 @@ class Intent(BaseModel):
     """One snapshot to take: the disk, its slot and the complete request.
 
     ``token`` is the slot token (the record's key and the ``snapstack:slot`` tag); the request's
-    ClientToken is the token at the record's generation, set when it is sent.
+    ClientToken is the token at the record's generation, set when it is sent. ``deadline``
+    (epoch seconds) is when the reconciler stops re-driving the slot (``reconcile/deadlines.py``).
+    The first claim stores the request, the instance and the deadline in the record's meta
+    (``reconcile/meta.py``), so the reconciler can re-drive the slot from its record alone.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -122,6 +126,7 @@ class Intent(BaseModel):
     request: CreateSnapshotRequest
     labels: dict[str, str]  # policy, trigger, slot: carried into logs and the record's meta
     hold: Hold | None = None
+    deadline: float | None = None
 
 
 class DiskResult(BaseModel):
@@ -307,7 +312,12 @@ class Executor:
             )
         if self.table_down.is_set():
             return _table_down(base, "the token table did not answer earlier in this invocation")
-        meta = {"disk_id": intent.disk_id, **intent.labels, **_fixed_values(intent.request)}
+        meta = {
+            "disk_id": intent.disk_id,
+            **intent.labels,
+            **_fixed_values(intent.request),
+            **redrive_meta(intent.request, intent.instance_id, intent.deadline),
+        }
         try:
             claim = self._table(
                 lambda: self.table.claim(

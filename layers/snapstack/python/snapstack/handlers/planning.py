@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from snapstack.ecs.errors import InvalidRequest
 from snapstack.execute import DiskResult, Hold, Intent, Outcome
 from snapstack.handlers.runtime import current_invocation
+from snapstack.reconcile.deadlines import slot_deadline
 from snapstack.targets import Disk, describe_instance_ids, matches
 from snapstack.tokens.slots import client_token, slot_key
 
@@ -30,6 +31,7 @@ def build_intents(
     slot_parts: dict[str, str],
     slot: str,
     reason: str = "",
+    slot_end: datetime | None = None,
 ) -> tuple[list[Intent], list[DiskResult]]:
     """One intent per disk; a disk whose request breaks a rule fails here, with no ECS call.
 
@@ -40,10 +42,14 @@ def build_intents(
     A disk whose instance was never started is ``skipped`` (ECS refuses it until the instance has
     run once: nothing to back up yet); one whose instance is starting or stopping gets a ``Hold``
     (the executor defers it without an ECS call, within the delivery bound).
+
+    Every intent carries the slot's deadline for the reconciler: ``slot_end`` + grace for a
+    schedule slot, now + FC's event max age otherwise (``reconcile/deadlines.py``).
     """
     intents: list[Intent] = []
     refused: list[DiskResult] = []
     namespace = _namespace(policy.name)
+    deadline = slot_deadline(trigger, end=slot_end)
     for disk in disks:
         token = client_token(key := slot_key(trigger, **slot_parts, disk=disk.disk_id, **namespace))
         blocked, hold = _instance_check(disk, token)
@@ -83,6 +89,7 @@ def build_intents(
                 request=request,
                 labels=labels,
                 hold=hold,
+                deadline=deadline,
             )
         )
     return intents, refused

@@ -23,6 +23,7 @@ from snapstack.handlers.planning import build_intents, compact
 from snapstack.handlers.runtime import BadInput, Plan, Runtime, invoke
 from snapstack.policy.model import Policy
 from snapstack.policy.schedule import DAY, floor_to_slot
+from snapstack.reconcile.deadlines import slot_end
 from snapstack.targets import resolve
 
 TRIGGER = "timer"
@@ -86,6 +87,7 @@ def plan(event: Any, runtime: Runtime) -> Plan:
         trigger=TRIGGER,
         slot_parts={"policy": policy.name, "slot": slot.label},
         slot=label,
+        slot_end=slot_end(slot.start, policy.period_delta),
     )
     notes = [] if disks else [f"policy {policy.name!r} selected no disks"]
     return Plan(policy, intents, refused, {"policy": policy.name, "slot": slot.label}, notes)
