@@ -64,6 +64,9 @@ def test_the_rpo_demo_prints_what_the_readme_shows(
     capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(ROOT)
+    # The demo quiets this process's logs and metrics; these are restored when the test ends.
+    monkeypatch.setenv("SNAPSTACK_LOG_LEVEL", "INFO")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     (demo,) = [b for b in blocks("Reconciler and RPO") if b.startswith(".venv/bin/snapstack demo --rpo")]
     (argv,) = commands(demo)
     assert main(argv) == exitcodes.OK

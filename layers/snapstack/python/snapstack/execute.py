@@ -603,13 +603,7 @@ class Executor:
     def _table(self, call: Callable[[], T]) -> T:
         """A token-table call, retried while the table answers "not now" (``ecs/retry.py``)."""
         try:
-            return call_with_retries(
-                call,
-                retryable=lambda e: isinstance(e, TokenTableUnavailable),
-                deadline=self.deadline,
-                rng=self._rng,
-                sleep=self.sleep,
-            )
+            return table_call(call, deadline=self.deadline, rng=self._rng, sleep=self.sleep)
         except TokenTableError as exc:
             self._saw_table_error(exc)
             raise
@@ -634,6 +628,20 @@ class Executor:
             message=f"{message} (stops the invocation: FC retries it)",
             **detail,
         )
+
+
+def table_call(
+    call: Callable[[], T], *, deadline: Deadline, rng: random.Random, sleep: Callable[[float], None]
+) -> T:
+    """``call()`` (a token-table call), retried with backoff while the table answers "not now"
+    (``TokenTableUnavailable``; ``ecs/retry.py``'s ``TABLE_RETRY``); the last error is raised."""
+    return call_with_retries(
+        call,
+        retryable=lambda e: isinstance(e, TokenTableUnavailable),
+        deadline=deadline,
+        rng=rng,
+        sleep=sleep,
+    )
 
 
 def _base(intent: Intent) -> dict[str, Any]:

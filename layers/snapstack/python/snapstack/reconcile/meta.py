@@ -4,8 +4,8 @@ The executor writes these keys into the record's ``meta`` at the first claim (``
 the first claim wrote), beside ``disk_id``, the labels (``policy``, ``trigger``, ``slot``) and the
 fixed ``name``/``description``:
 
-- ``request``: the CreateSnapshot request as its wire parameters (JSON, ``ClientToken`` left out:
-  it is the slot token at the record's generation). The whole request, not a policy name to look
+- ``request``: the CreateSnapshot request (``CreateSnapshotRequest`` as JSON, ``client_token`` left
+  out: it is the slot token at the record's generation). The whole request, not a policy name to look
   up again: a slot may come from any function's policy, from an inline timer policy or an event's
   ``{reason}``, and a policy edited since must not change a slot already under way.
 - ``instance_id``: the disk's instance when it was planned.
@@ -18,7 +18,6 @@ never re-driven; past its deadline it is still closed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,8 +37,7 @@ def redrive_meta(
     request: CreateSnapshotRequest, instance_id: str | None, deadline: float | None
 ) -> dict[str, str]:
     """The meta keys above for one intent (all strings, as ``TokenRecord.meta`` holds)."""
-    wire = {k: v for k, v in request.to_query().items() if k != "ClientToken"}
-    meta = {REQUEST: json.dumps(wire, sort_keys=True, separators=(",", ":"))}
+    meta = {REQUEST: request.model_dump_json(exclude={"client_token"}, exclude_none=True)}
     if instance_id:
         meta[INSTANCE] = instance_id
     if deadline is not None:
@@ -75,7 +73,7 @@ def slot_meta(record: TokenRecord) -> SlotMeta | None:
         from snapstack.ecs.errors import InvalidRequest
 
         try:
-            request = CreateSnapshotRequest.from_query(json.loads(raw))
+            request = CreateSnapshotRequest.model_validate_json(raw)  # the contract's rules run again
         except (ValueError, InvalidRequest):
             request = None
     deadline: float | None

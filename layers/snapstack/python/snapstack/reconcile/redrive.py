@@ -34,8 +34,15 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TypeVar
 
 from snapstack.ecs.errors import EcsError
-from snapstack.ecs.retry import call_with_retries
-from snapstack.execute import START_MARGIN_SECONDS, DiskResult, Executor, Intent, InvocationAbort, Outcome
+from snapstack.execute import (
+    START_MARGIN_SECONDS,
+    DiskResult,
+    Executor,
+    Intent,
+    InvocationAbort,
+    Outcome,
+    table_call,
+)
 from snapstack.observability import log_fields
 from snapstack.reconcile import inventory
 from snapstack.reconcile.deadlines import DEFAULT_EVENT_MAX_AGE_SECONDS
@@ -50,7 +57,6 @@ from snapstack.tokens.base import (
     TokenRecord,
     TokenState,
     TokenTableError,
-    TokenTableUnavailable,
 )
 
 if TYPE_CHECKING:
@@ -403,13 +409,7 @@ class Reconciler:
 
     def _table(self, call: Callable[[], T]) -> T:
         """A token-table call, retried while the table answers "not now"."""
-        return call_with_retries(
-            call,
-            retryable=lambda e: isinstance(e, TokenTableUnavailable),
-            deadline=self.deadline,
-            rng=self._rng,
-            sleep=self.sleep,
-        )
+        return table_call(call, deadline=self.deadline, rng=self._rng, sleep=self.sleep)
 
     @staticmethod
     def _result(
