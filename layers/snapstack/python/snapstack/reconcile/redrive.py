@@ -254,11 +254,16 @@ class Reconciler:
             claim = self._take(token)
         except TokenTableError as exc:
             return self._result(item, Verdict.OPEN, Outcome.DEFERRED, "TokenTable.Unavailable", str(exc))
-        if claim is None or claim.outcome is ClaimOutcome.DONE:
-            snapshot = None if claim is None else claim.record.snapshot_id
-            return self._result(item, Verdict.DONE, Outcome.DEDUPLICATED, snapshot_id=snapshot)
+        if claim is None:
+            return self._result(item, Verdict.OPEN, Outcome.DEFERRED, message="its record expired meanwhile")
+        if claim.outcome is ClaimOutcome.DONE:
+            done = claim.record.snapshot_id
+            return self._result(item, Verdict.DONE, Outcome.DEDUPLICATED, snapshot_id=done)
         if claim.outcome is ClaimOutcome.BUSY:
             return self._result(item, Verdict.OPEN, Outcome.IN_PROGRESS, message="held by a live delivery")
+        if not claim.owned:  # a final failure another run recorded meanwhile
+            failed = claim.record
+            return self._result(item, Verdict.FAILED, Outcome.FAILED, failed.error_code, failed.detail)
         try:
             if claim.record.in_doubt:
                 found = [
