@@ -67,8 +67,8 @@ def test_two_sources_naming_one_slot_cost_one_redrive_and_each_hears_of_its_own(
     report = reconciler(world).run([queue, OpenRecords()])
 
     (result,) = report.results  # one slot, however many sources name it
-    assert (result.verdict, result.origin) == (Verdict.REPAIRED, "listed")
-    assert queue.settled == {record.token: result}
+    assert (result.verdict, result.origin) == (Verdict.REPAIRED, "token-table")  # the one with a record
+    assert queue.settled == {record.token: result}  # each source hears of what it named
     assert slots(world.emulator) == {record.token: 1}
 
 
@@ -101,3 +101,21 @@ def test_a_source_that_cannot_be_read_fails_the_run_after_the_rest_is_done(
     (error,) = result.summary["errors"]
     assert error.startswith("source token-table: SQLite token table")
     assert result.summary["rpo"]["policies"][0]["checked"] == 1  # the RPO check still ran
+
+
+def test_a_source_that_names_a_slot_given_up_on_gets_it_made(world: World) -> None:
+    world.configure(policy("daily", DISK))
+    world.emulator.state.patch_disk(DISK, transferring=True)
+    for _ in range(4):  # FC's deliveries: the fourth gives up
+        world.backup("daily")
+    (record,) = world.table().records()
+    assert (record.state, record.retryable) == (TokenState.FAILED, False)
+    world.emulator.state.patch_disk(DISK, transferring=False)
+    slot = slot_meta(record)
+    assert slot is not None
+    queue = Listed([Work(record.token, slot, None, "listed")])  # it knows the slot, not its record
+
+    (result,) = reconciler(world).run([queue]).results
+    assert (result.verdict, result.origin) == (Verdict.REPAIRED, "listed")
+    assert queue.settled == {record.token: result}
+    assert slots(world.emulator) == {record.token: 1}

@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -130,7 +131,7 @@ class Reconciler:
         report = RunReport()
         report.reopened = self._verify(report)
         context = SourceContext(self.table, self.ecs, self.region, self.now, self.logger)
-        work = self._collect(sources, context, report)
+        work, origins = self._collect(sources, context, report)
         due: list[Work] = []
         for item in work.values():
             result = self._decide(item)
@@ -145,7 +146,7 @@ class Reconciler:
         redriven, fatal = self._redrive(ready)
         report.results += redriven
         report.fatal = fatal
-        self._settle(sources, work, report)
+        self._settle(sources, origins, report)
         return report
 
     # -- 1. verify -----------------------------------------------------------------------------------
@@ -197,19 +198,33 @@ class Reconciler:
 
     def _collect(
         self, sources: Sequence[WorkSource], context: SourceContext, report: RunReport
-    ) -> dict[str, Work]:
+    ) -> tuple[dict[str, Work], dict[str, set[str]]]:
+        """The work by token (the item that carries a record, when one does) and who named it."""
         work: dict[str, Work] = {}
+        origins: dict[str, set[str]] = {}
         for source in sources:
             try:
                 for item in source.collect(context):
-                    work.setdefault(item.token, item)
+                    origins.setdefault(item.token, set()).add(source.name)
+                    known = work.get(item.token)
+                    if known is None or (known.record is None and item.record is not None):
+                        work[item.token] = item
             except (EcsError, TokenTableError) as exc:
                 report.errors.append(f"source {source.name}: {exc}")
                 self.logger.error(
                     "a reconciler source could not be read",
                     extra=log_fields(source=source.name, error=str(exc)),
                 )
-        return work
+        bare = [t for t, w in work.items() if w.record is None]
+        if bare:  # a source that knows a slot otherwise: what its record says decides the path
+            try:
+                found = self._table(lambda: self.table.get_many(bare))
+            except TokenTableError as exc:
+                report.errors.append(f"could not read the records of {len(bare)} slot(s): {exc}")
+                found = {}
+            for token, record in found.items():
+                work[token] = dataclasses.replace(work[token], record=record)
+        return work, origins
 
     # -- 3. decide -----------------------------------------------------------------------------------
 
@@ -401,10 +416,10 @@ class Reconciler:
 
     # -- 5. settle -----------------------------------------------------------------------------------
 
-    def _settle(self, sources: Sequence[WorkSource], work: dict[str, Work], report: RunReport) -> None:
+    def _settle(self, sources: Sequence[WorkSource], origins: dict[str, set[str]], report: RunReport) -> None:
         by_token = {r.token: r for r in report.results}
         for source in sources:
-            mine = {t: by_token[t] for t, w in work.items() if w.origin == source.name and t in by_token}
+            mine = {t: by_token[t] for t, names in origins.items() if source.name in names and t in by_token}
             try:
                 source.settle(mine)
             except (EcsError, TokenTableError) as exc:
