@@ -73,7 +73,7 @@ def run(template: Template, target: Target, emulator: EcsEmulator, token_table: 
     backup = stack.invoke("scheduled_backup", '{"policy": "daily"}')
     print(f"the timer fires: scheduled_backup -> {backup['created']} created, {backup['failed']} failed")
     (failed,) = [d["snapshot_id"] for d in backup["disks"] if d["disk_id"] == FAILED_DISK]
-    emulator.state.fail_snapshot(failed)
+    emulator.state.patch_snapshot(failed, status="failed")
     print(f"ECS reports {FAILED_DISK}'s new snapshot {failed} failed\n")
     for _ in range(2):
         clock.advance(180)

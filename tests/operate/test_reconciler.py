@@ -75,7 +75,7 @@ def test_a_snapshot_that_fails_at_ecs_is_retried_once_in_its_slot(
 ) -> None:
     world.configure(policy("daily", DISK))
     (made,) = world.backup("daily").summary["disks"]  # type: ignore[index]
-    world.emulator.state.fail_snapshot(made["snapshot_id"])
+    world.emulator.state.patch_snapshot(made["snapshot_id"], status="failed")
     world.advance(30)
     capsys.readouterr()
 
