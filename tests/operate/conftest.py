@@ -74,17 +74,24 @@ class World:
         """A timer event fired now (virtual time)."""
         return json.dumps({"triggerTime": iso(self.now), "triggerName": "t", "payload": payload}).encode()
 
-    def invoke(self, function: str, payload: str = "") -> Result:
-        """One invocation, as FC would deliver it now."""
+    def invoke(self, function: str, payload: str = "", request_id: str | None = None) -> Result:
+        """One invocation, as FC would deliver it now (``request_id``: FC's, the same on its retries)."""
         creds = self.emulator.credentials
         target = Target(self.emulator.endpoint, creds.access_key_id, creds.access_key_secret)
-        result = invoke(self.stack, function, self.event(payload), target, token_table=self.token_table)
+        result = invoke(
+            self.stack,
+            function,
+            self.event(payload),
+            target,
+            token_table=self.token_table,
+            request_id=request_id,
+        )
         assert result.error is None, result.error
         return result
 
-    def backup(self, name: str) -> Result:
+    def backup(self, name: str, request_id: str | None = None) -> Result:
         """scheduled_backup of policy ``name``."""
-        return self.invoke("scheduled_backup", json.dumps({"policy": name}))
+        return self.invoke("scheduled_backup", json.dumps({"policy": name}), request_id)
 
     def reconcile(self) -> dict[str, Any]:
         """One reconciler run; its summary."""

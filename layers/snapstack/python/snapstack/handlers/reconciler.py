@@ -2,9 +2,11 @@
 
 One run (``reconcile/redrive.py``, ``reconcile/rpo.py``):
 
-1. re-drive every open slot the sources name (``sources``: the token table's open records) until
-   it is done or its deadline passes — that slot then ends ``failed`` with an ERROR line
-   (``alert: SlotAbandoned``) and the ``SlotsAbandoned`` metric;
+1. re-drive every open slot the sources name (``sources``: the token table's open records, and the
+   failure queue's failed invocations when ``SNAPSTACK_FAILURE_QUEUE`` names it) until it is done
+   or its deadline passes — that slot then ends ``failed`` with an ERROR line (``alert:
+   SlotAbandoned``) and the ``SlotsAbandoned`` metric; each failure-queue message whose slots are
+   settled is deleted with an ERROR line (``alert: FailedInvocation``);
 2. reopen and retry slots whose snapshot ECS reports ``failed`` (``SnapshotsFailedAtEcs``);
 3. check each configured policy's RPO: one ERROR line per breach (``alert: RpoBreach``, with disk,
    policy, age and RPO) and a metric per breach (``RpoBreachAgeSeconds``, the disk id as EMF
@@ -45,6 +47,8 @@ from snapstack.observability import bind_invocation, emit_metrics, log_fields
 from snapstack.ratelimit import RateLimiter
 from snapstack.reconcile import rpo
 from snapstack.reconcile.config import ReconcilerConfig
+from snapstack.reconcile.failures import FailureQueue
+from snapstack.reconcile.mns import MnsQueue, queue_url
 from snapstack.reconcile.redrive import Reconciler, RunReport, iso
 from snapstack.reconcile.sources import OpenRecords
 from snapstack.reconcile.work import Verdict
@@ -78,6 +82,7 @@ def handle(event: Any, context: Any, function_dir: Path | None = None) -> dict[s
         config = load_config(ReconcilerConfig, function_dir)
         policies = chosen_policies(config, timer.payload)
         lease = lease_seconds()
+        failures = failure_queue(invocation, logger)
     except (EventDecodeError, ConfigError, BadInput) as exc:
         return _bad_input(invocation, logger, TRIGGER, exc)
     now = timer.trigger_time.timestamp()
@@ -96,11 +101,11 @@ def handle(event: Any, context: Any, function_dir: Path | None = None) -> dict[s
         concurrency=config.concurrency,
         lease_seconds=lease,
     )
-    report = reconciler.run(sources())
+    report = reconciler.run(sources(failures))
     health = rpo.check(runtime.ecs, runtime.region, policies, now)
     _log_rpo(logger, health)
-    summary = summarise(invocation, now, report, health)
-    _metrics(invocation, report, health, runtime.stats)
+    summary = summarise(invocation, now, report, health, failures)
+    _metrics(invocation, report, health, runtime.stats, failures)
     logger.info(
         "reconciler summary",
         extra={"reconcile": summary["reconcile"], "rpo_breaches": len(summary["rpo"]["breaches"])},
@@ -111,9 +116,23 @@ def handle(event: Any, context: Any, function_dir: Path | None = None) -> dict[s
     return summary
 
 
-def sources() -> list[WorkSource]:
-    """Where the run's work comes from. Add a source here (e.g. the OnFailure destination queue)."""
-    return [OpenRecords()]
+def sources(failures: FailureQueue | None = None) -> list[WorkSource]:
+    """Where the run's work comes from: the token table, then the failure queue if there is one."""
+    return [OpenRecords()] if failures is None else [OpenRecords(), failures]
+
+
+def failure_queue(invocation: Invocation, logger: Logger) -> FailureQueue | None:
+    """The failure queue ``SNAPSTACK_FAILURE_QUEUE`` names, read with the invocation's credentials;
+    None when unset. ``BadInput`` when the URL is not one."""
+    from snapstack.ecs.credentials import resolve_credentials
+
+    url = queue_url()
+    if url is None:
+        return None
+    try:
+        return FailureQueue(MnsQueue(url, resolve_credentials(invocation.context)), logger)
+    except ValueError as exc:
+        raise BadInput("environment", "SNAPSTACK_FAILURE_QUEUE", str(exc)) from None
 
 
 def chosen_policies(config: ReconcilerConfig, payload: str | None) -> list[Policy]:
@@ -139,7 +158,11 @@ def chosen_policies(config: ReconcilerConfig, payload: str | None) -> list[Polic
 
 
 def summarise(
-    invocation: Invocation, now: float, report: RunReport, health: list[rpo.PolicyHealth]
+    invocation: Invocation,
+    now: float,
+    report: RunReport,
+    health: list[rpo.PolicyHealth],
+    failures: FailureQueue | None = None,
 ) -> dict[str, Any]:
     """The JSON summary: outcome counts and rows like every function's, then the reconciler's own."""
     outcomes = Counter(r.outcome for r in report.results)
@@ -159,6 +182,9 @@ def summarise(
             **{v.value: verdicts.get(v, 0) for v in Verdict},
             "reopened": len(report.reopened),
         },
+        "failure_queue": (
+            {"received": failures.received, "deleted": failures.deleted} if failures is not None else None
+        ),
         "rpo": {
             "policies": [
                 {
@@ -207,7 +233,11 @@ def _log_rpo(logger: Logger, health: list[rpo.PolicyHealth]) -> None:
 
 
 def _metrics(
-    invocation: Invocation, report: RunReport, health: list[rpo.PolicyHealth], stats: RunStats
+    invocation: Invocation,
+    report: RunReport,
+    health: list[rpo.PolicyHealth],
+    stats: RunStats,
+    failures: FailureQueue | None = None,
 ) -> None:
     verdicts = Counter(r.verdict for r in report.results)
     emit_metrics(
@@ -223,6 +253,8 @@ def _metrics(
             "SnapshotsFailedAtEcs": len(report.reopened),
             "SnapshotsCreated": verdicts[Verdict.REPAIRED],
             "Throttled": stats.errors["Throttling"] + stats.errors["Throttling.User"],
+            "FailureQueueMessages": failures.received if failures is not None else 0,
+            "FailedInvocations": failures.deleted if failures is not None else 0,
         },
         stats.latencies_ms,
     )

@@ -49,7 +49,7 @@ from snapstack.reconcile import inventory
 from snapstack.reconcile.deadlines import DEFAULT_EVENT_MAX_AGE_SECONDS
 from snapstack.reconcile.meta import LABELS
 from snapstack.reconcile.sources import gave_up
-from snapstack.reconcile.work import SlotResult, SourceContext, Verdict, Work
+from snapstack.reconcile.work import SlotResult, SourceContext, SourceUnavailable, Verdict, Work
 from snapstack.targets import find_slot_snapshots
 from snapstack.tokens.base import (
     ClaimOutcome,
@@ -209,7 +209,7 @@ class Reconciler:
                     known = work.get(item.token)
                     if known is None or (known.record is None and item.record is not None):
                         work[item.token] = item
-            except (EcsError, TokenTableError) as exc:
+            except (EcsError, TokenTableError, SourceUnavailable) as exc:
                 report.errors.append(f"source {source.name}: {exc}")
                 self.logger.error(
                     "a reconciler source could not be read",
@@ -422,7 +422,7 @@ class Reconciler:
             mine = {t: by_token[t] for t, names in origins.items() if source.name in names and t in by_token}
             try:
                 source.settle(mine)
-            except (EcsError, TokenTableError) as exc:
+            except (EcsError, TokenTableError, SourceUnavailable) as exc:
                 report.errors.append(f"source {source.name}: {exc}")
 
     # -- helpers -------------------------------------------------------------------------------------

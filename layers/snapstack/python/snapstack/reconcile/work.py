@@ -5,10 +5,9 @@ it). The reconciler merges the work of every source by token, so two sources nam
 cost one re-drive, and hands each source back the results of its own work (``settle``), e.g. to
 delete a queue message once every slot it named is settled.
 
-The first source is the token table's open records (``reconcile/sources.py``). The OnFailure
-destination queue is meant to be the next: its messages hold events whose last delivery failed;
-it can yield the slots whose records exist, and re-submit an event that never reached a claim
-to its own function (the reconciler holds no other function's configuration).
+The first source is the token table's open records (``reconcile/sources.py``); the second the
+OnFailure destination queue (``reconcile/failures.py``): the slots its failed invocations left
+open, and one alert line per event FC gave up on.
 """
 
 from __future__ import annotations
@@ -41,6 +40,10 @@ class Verdict(str, enum.Enum):
     FAILED = "failed"  # re-driving it ended in a final failure (the executor logged why)
     SKIPPED = "skipped"  # nothing to snapshot (the taxonomy's skip)
     UNREADABLE = "unreadable"  # its record holds no request to re-drive it with (before its deadline)
+
+
+class SourceUnavailable(Exception):
+    """A source's own backend (e.g. the failure queue) could not be read or written."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,8 @@ class WorkSource(Protocol):
     name: str
 
     def collect(self, context: SourceContext) -> Iterable[Work]:
-        """The slots this source knows to be open. May raise ``TokenTableError``/``EcsError``:
-        the run then goes on with the other sources and reports the error."""
+        """The slots this source knows to be open. May raise ``TokenTableError``/``EcsError``/
+        ``SourceUnavailable``: the run then goes on with the other sources and reports the error."""
         ...
 
     def settle(self, results: Mapping[str, SlotResult]) -> None:
