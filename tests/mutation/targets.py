@@ -46,6 +46,8 @@ _E2E = (
     "tests/e2e/test_alarm.py",
 )
 
+#: test_parts.py's unit tests of slot deadlines and RPO durations (its end-to-end ones are slower).
+_PARTS = "-kslot_ends or deadlines_per or default_rpo or not_a_duration or never_overstate"
 _RECONCILE = (
     "tests/operate/test_sources.py",
     "tests/operate/test_failure_queue.py",
@@ -91,8 +93,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/retention/delete.py": ("tests/retention/test_prune.py", "tests/retention/test_safety.py"),
     "snapstack/retention/run.py": ("tests/retention/test_prune.py", "tests/retention/test_handler.py"),
     "snapstack/retention/quota.py": ("tests/retention/test_quota.py",),
-    "snapstack/policy/rpo.py": ("tests/operate/test_parts.py",),
-    "snapstack/reconcile/deadlines.py": ("tests/operate/test_parts.py",),
+    "snapstack/policy/rpo.py": ("tests/operate/test_parts.py", _PARTS),
+    "snapstack/reconcile/deadlines.py": ("tests/operate/test_parts.py", _PARTS),
     "snapstack/reconcile/meta.py": ("tests/operate/test_parts.py", "tests/operate/test_sources.py"),
     "snapstack/reconcile/config.py": ("tests/operate/test_parts.py",),
     "snapstack/reconcile/work.py": ("tests/operate/test_sources.py",),
