@@ -47,7 +47,7 @@ _E2E = (
 )
 
 #: test_parts.py's unit tests of slot deadlines and RPO durations (its end-to-end ones are slower).
-_PARTS = "-kslot_ends or deadlines_per or default_rpo or not_a_duration or never_overstate"
+_PARTS = "-kslot_ends or deadline or only_a_timer or default_rpo or not_a_duration or never_overstate"
 _RECONCILE = (
     "tests/operate/test_sources.py",
     "tests/operate/test_failure_queue.py",

@@ -56,6 +56,27 @@ def test_deadlines_per_trigger_kind() -> None:
         slot_deadline("oss", env={"SNAPSTACK_EVENT_MAX_AGE_SECONDS": "soon"})
 
 
+def test_a_weekly_slot_ends_at_local_midnight_across_a_dst_switch() -> None:
+    start = datetime(2026, 3, 2, tzinfo=NEW_YORK)  # the week holds the 23-hour day
+    assert slot_end(start, timedelta(days=7)) == datetime(2026, 3, 9, tzinfo=NEW_YORK)
+
+
+def test_deadline_settings_take_zero_and_refuse_what_is_not_finite_seconds() -> None:
+    end = datetime(2026, 11, 28, tzinfo=SHANGHAI)
+    assert slot_deadline("timer", end=end, env={"SNAPSTACK_SLOT_GRACE_SECONDS": "0"}) == end.timestamp()
+    for bad in ("inf", "nan", "-0.5"):
+        with pytest.raises(ConfigError, match="SNAPSTACK_SLOT_GRACE_SECONDS"):
+            slot_deadline("timer", end=end, env={"SNAPSTACK_SLOT_GRACE_SECONDS": bad})
+
+
+def test_only_a_timer_slot_ends_with_its_schedule() -> None:
+    end = datetime(2026, 11, 28, tzinfo=SHANGHAI)
+    for trigger in ("alarm", "deploy", "oss", "zzz"):  # an end given for an event slot is not used
+        assert slot_deadline(trigger, end=end, now=1000.0, env={}) == 1000.0 + 86400
+    timer = "".join(["ti", "mer"])  # equal, not the same object
+    assert slot_deadline(timer, end=end, env={}) == end.timestamp() + 3600
+
+
 def test_the_default_rpo_is_the_period_plus_a_quarter_at_least_an_hour() -> None:
     hours = {p: default_rpo(parse_duration(p)) / timedelta(hours=1) for p in ("15m", "1h", "6h", "1d", "1w")}
     assert hours == {"15m": 1.25, "1h": 2.0, "6h": 7.5, "1d": 30.0, "1w": 210.0}
