@@ -21,6 +21,9 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("demo", help="run scheduled_backup twice on the sample fleet")
     parser.add_argument("--event", type=Path, default=EVENT)
     parser.add_argument("--verbose", action="store_true", help="show the structured log lines too")
+    parser.add_argument(
+        "--rpo", action="store_true", help="then an RPO breach and its repair (the reconciler)"
+    )
     parser.set_defaults(func=run_demo, template=Path("template.yml"), endpoint=None, fleet=None)
 
 
@@ -44,4 +47,8 @@ def run_demo(args: argparse.Namespace) -> int:
             print(f"run {run}: {counts_line(result.summary)}  (CreateSnapshot calls: {calls})")
             print(table(result.summary))
             print(legend(result.summary) + "\n")
+        if args.rpo and emulator is not None:
+            from devkit.local import rpo_demo
+
+            rpo_demo.run(template, target, emulator, tokens)
     return 0

@@ -76,8 +76,15 @@ def emit_metrics(
     dimensions: Mapping[str, str],
     counts: Mapping[str, float],
     latencies_ms: list[float],
+    *,
+    seconds: Mapping[str, float] | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> None:
-    """Flush one EMF blob for the invocation: counts, and API latency as mean and max."""
+    """Flush one EMF blob for the invocation: counts, and API latency as mean and max.
+
+    ``seconds``: durations (an age, a delay), in the Seconds unit. ``metadata``: high-cardinality
+    values (a disk id) kept in the blob for searches, never as dimensions.
+    """
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.metrics import MetricUnit
 
@@ -88,6 +95,10 @@ def emit_metrics(
         metrics.add_dimension(name=name, value=label or "none")
     for name, count in counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
+    for name, value in (seconds or {}).items():
+        metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
+    for key, text in (metadata or {}).items():
+        metrics.add_metadata(key=key, value=text)
     if latencies_ms:
         # EMF caps values per metric at 100; a 5,000-disk run reports the shape, not each call.
         metrics.add_metric(

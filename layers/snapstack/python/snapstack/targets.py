@@ -49,6 +49,7 @@ class Disk(BaseModel):
     status: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
     instance: InstanceState | None = None  # the attached instance, when resolve could read it
+    creation_time: str = ""  # ECS's CreationTime (ISO 8601, UTC); the RPO check's start for a new disk
 
 
 class InstanceState(BaseModel):
@@ -116,6 +117,7 @@ def describe_disks(ecs: EcsClient, region: str, **filters: Any) -> Iterator[Disk
                 category=d.category or "",
                 status=d.status or "",
                 tags=_tags(d.tags),
+                creation_time=d.creation_time or "",
             )
 
     return _pages(ecs, "describe_disks", make, items)

@@ -12,6 +12,7 @@ from snapstack.ecs.errors import InvalidRequest
 from snapstack.execute import DiskResult, Hold, Intent, Outcome
 from snapstack.handlers.runtime import current_invocation
 from snapstack.policy import naming
+from snapstack.reconcile.deadlines import slot_deadline
 from snapstack.targets import IDS_PER_CALL, Disk, describe_disks, describe_instance_ids, matches
 from snapstack.tokens.slots import client_token, slot_key
 
@@ -34,6 +35,7 @@ def build_intents(
     slot: str,
     reason: str = "",
     day: date | None = None,
+    slot_end: datetime | None = None,
 ) -> tuple[list[Intent], list[DiskResult]]:
     """One intent per disk; a disk whose request breaks a rule fails here, with no ECS call.
 
@@ -52,12 +54,16 @@ def build_intents(
     A disk whose instance was never started is ``skipped`` (ECS refuses it until the instance has
     run once: nothing to back up yet); one whose instance is starting or stopping gets a ``Hold``
     (the executor defers it without an ECS call, within the delivery bound).
+
+    Every intent carries the slot's deadline for the reconciler: ``slot_end`` + grace for a
+    schedule slot, now + FC's event max age otherwise (``reconcile/deadlines.py``).
     """
     reason, slot = naming.clean_text(reason), naming.name_part(slot)
     intents: list[Intent] = []
     refused: list[DiskResult] = []
     namespace = _namespace(policy.name)
     shown_day = compact(datetime.now(policy.zone) if day is None else day, with_time=False)
+    deadline = slot_deadline(trigger, end=slot_end)
     for disk in disks:
         token = client_token(key := slot_key(trigger, **slot_parts, disk=disk.disk_id, **namespace))
         blocked, hold = _instance_check(disk, token)
@@ -102,6 +108,7 @@ def build_intents(
                 request=request,
                 labels=labels,
                 hold=hold,
+                deadline=deadline,
             )
         )
     return intents, refused

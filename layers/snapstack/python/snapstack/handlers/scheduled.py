@@ -27,6 +27,7 @@ from snapstack.handlers.planning import build_intents, compact, split_allowed
 from snapstack.handlers.runtime import BadInput, Plan, Runtime, invoke
 from snapstack.policy.model import Policy
 from snapstack.policy.schedule import DAY, floor_to_slot
+from snapstack.reconcile.deadlines import slot_end
 from snapstack.targets import resolve
 
 TRIGGER = "timer"
@@ -121,6 +122,7 @@ def plan(event: Any, runtime: Runtime) -> Plan:
         slot_parts={"policy": policy.name, "slot": slot.label},
         slot=compact(slot.start, with_time=policy.period_delta < DAY),
         day=slot.start.date(),
+        slot_end=slot_end(slot.start, policy.period_delta, policy.zone),
     )
     notes = (
         [] if disks or denied else [f"policy {policy.name!r} selected no disks in region {runtime.region}"]
