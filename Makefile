@@ -27,12 +27,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Real servers the tests talk to; redis-server comes from Debian's packages.
+# Real servers and tools the tests use, from Debian's packages: redis-server, and jq (the README
+# pipes `snapstack ... --json` into it, and a test runs those commands as written).
 system-deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "snapstack: installing redis-server"; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null 2>&1 || \
-		{ apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null; }; }
+	@for pkg in redis-server jq; do command -v $$pkg >/dev/null 2>&1 || { \
+		echo "snapstack: installing $$pkg"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$pkg >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$pkg >/dev/null; }; }; done
 
 lint: venv
 	$(BIN)/ruff check .
