@@ -7,7 +7,7 @@ import logging
 import signal
 import socket
 import sys
-from types import FrameType
+import threading
 from typing import Any
 
 from devkit import exitcodes
@@ -62,9 +62,16 @@ def start_emulator(args: argparse.Namespace) -> int:
             f"  STS triple         {sts.access_key_id} / {sts.access_key_secret} / {sts.security_token}"
         )
     lines.append(f"  control API        http://{server.endpoint}/_emulator/state")
-    print("\n".join(lines), flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's stop ends it as Ctrl-C does
-    server.serve_forever()
+    stopped = threading.Event()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or a supervisor's stop
+        signal.signal(stop_signal, lambda signum, frame: stopped.set())
+    server.start()
+    try:
+        print("\n".join(lines), flush=True)
+        while not stopped.wait(1.0):
+            pass
+    finally:
+        server.stop()
     print("ECS emulator stopped", flush=True)
     return exitcodes.OK
 
@@ -78,6 +85,3 @@ def _check_bindable(host: str, port: int) -> None:
         except OSError as exc:
             raise OSError(f"cannot listen on {host}:{port} ({exc.strerror}): give another --port") from None
 
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt

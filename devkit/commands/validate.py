@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from devkit import exitcodes
+from devkit.local.errors import CommandError
 from devkit.local.output import LEVELS, aligned, print_json
 from devkit.local.runner import load_handler, overlay_env
 from devkit.local.session import add_template_argument, function_spec, handler_module, load_stack
@@ -122,7 +123,7 @@ def _check(subject: str, what: str, run: Callable[[], str]) -> Check:
 
     try:
         return Check(subject, what, True, run())
-    except (ConfigError, BadInput) as exc:
+    except (ConfigError, BadInput, CommandError) as exc:
         return Check(subject, what, False, str(exc))
     except (ValidationError, ValueError, OSError, ImportError, AttributeError, TypeError) as exc:
         return Check(subject, what, False, f"{type(exc).__name__}: {_first_line(exc)}")
@@ -138,6 +139,8 @@ def _handler(spec: FunctionSpec) -> str:
 def _configuration(spec: FunctionSpec, env: dict[str, str]) -> str:
     import snapstack.config
 
+    if spec.trigger not in CONFIG_MODELS:
+        raise ValueError(f"trigger {spec.trigger!r}: no configuration model for it")
     model = getattr(snapstack.config, CONFIG_MODELS[spec.trigger])
     config = snapstack.config.load_config(model, spec.source, env)
     names = [p.name for p in getattr(config, "policies", None) or (config.policy,)]

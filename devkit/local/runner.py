@@ -87,15 +87,18 @@ def overlay_env(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def load_handler(spec: FunctionSpec) -> Any:
-    """The handler callable from the function's code folder (module loaded by path)."""
+    """The handler callable from the function's code folder (module loaded by path).
+
+    Raises ``UsageError`` when the template names a handler file that is not there.
+    """
     for layer in spec.layer_paths:
         if str(layer) not in sys.path:
             sys.path.insert(0, str(layer))
     module_name, _, attr = spec.handler.partition(".")
     path = spec.source / f"{module_name}.py"
     loader_spec = importlib.util.spec_from_file_location(f"snapstack_fn_{spec.name}", path)
-    if loader_spec is None or loader_spec.loader is None:
-        raise FileNotFoundError(f"{spec.name}: cannot load {path}")
+    if not path.is_file() or loader_spec is None or loader_spec.loader is None:
+        raise UsageError(f"{spec.name}: the template's handler {spec.handler} needs {path}, which is missing")
     module = importlib.util.module_from_spec(loader_spec)
     loader_spec.loader.exec_module(module)
     return getattr(module, attr)

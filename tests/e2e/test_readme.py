@@ -16,8 +16,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from .cli import ROOT, environment, make_workspace, normalise
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -79,27 +77,30 @@ def test_the_section_shows_the_commands_it_documents():
     assert len(LOCAL_TOOLS) >= 9
 
 
-@pytest.fixture(scope="module")
-def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_workspace(tmp_path_factory.mktemp("readme") / "checkout")
+def test_the_readme_commands_print_what_the_readme_shows(tmp_path: Path) -> None:
+    """In order, in one fresh checkout: later commands see what earlier ones did."""
+    checkout = make_workspace(tmp_path / "checkout")
+    for shown in LOCAL_TOOLS:
+        if shown.foreground:
+            code, stdout = run_server(shown, checkout)
+        else:
+            result = run_shell(shown.command, checkout)
+            code, stdout = result.returncode, result.stdout
+            assert "Traceback" not in result.stderr, (shown.command, result.stderr)
+        assert code == shown.exit_code, (shown.command, stdout)
+        if shown.output:
+            expected = [normalise(line) for line in shown.output]
+            assert normalise(stdout).splitlines() == expected, shown.command
+        else:
+            assert stdout.strip(), f"{shown.command}: a command without shown output still prints something"
 
 
-@pytest.mark.parametrize("shown", LOCAL_TOOLS, ids=lambda c: c.command[:60])
-def test_a_readme_command_prints_what_the_readme_shows(checkout: Path, shown: Shown) -> None:
-    if shown.foreground:
-        code, stdout = run_server(shown, checkout)
-    else:
-        result = subprocess.run(
-            ["bash", "-c", shown.command], cwd=checkout, env=environment(), capture_output=True, text=True,
-            timeout=240, check=False,
-        )  # fmt: skip
-        code, stdout = result.returncode, result.stdout
-        assert "Traceback" not in result.stderr, result.stderr
-    assert code == shown.exit_code, stdout
-    if shown.output:
-        assert normalise(stdout).splitlines() == [normalise(line) for line in shown.output]
-    else:
-        assert stdout.strip(), "a command without shown output still prints something"
+def run_shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``command`` as bash runs it (pipes and redirections as written), output captured."""
+    env = environment()
+    return subprocess.run(
+        ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
 
 
 def run_server(shown: Shown, cwd: Path) -> tuple[int, str]:
