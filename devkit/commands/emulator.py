@@ -84,4 +84,3 @@ def _check_bindable(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             raise OSError(f"cannot listen on {host}:{port} ({exc.strerror}): give another --port") from None
-

@@ -1,10 +1,13 @@
 """What local commands print: results on stdout; the function's log, progress and notes on stderr.
 
 On FC a function's log lines and EMF metrics go to stdout, which FC ships to SLS. Locally,
-as SAM CLI does, they go to stderr so that stdout holds only the command's result (a table,
-or JSON with ``--json``) and can be piped: ``FunctionLog`` is the stdout a local invocation
-writes to. It forwards each line to stderr when its level is shown, and counts the per-disk
-decision lines for the progress line (``tqdm``, on stderr, only when stderr is a terminal).
+as SAM CLI does (``sam local invoke ... 2>err.log 1>out.log`` leaves only the response in
+out.log: https://github.com/aws/aws-sam-cli/issues/1081), they go to stderr so that stdout
+holds only the command's result (a table, or JSON with ``--json``) and can be piped:
+``FunctionLog`` is the stdout a local invocation writes to. It forwards each line to stderr
+when its level is shown, and counts the per-disk decision lines for the progress line (tqdm,
+on stderr; ``disable=None`` turns it off when stderr is not a terminal:
+https://tqdm.github.io/docs/tqdm/).
 """
 
 from __future__ import annotations

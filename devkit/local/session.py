@@ -166,11 +166,12 @@ def local_run(options: LocalOptions, template: Template, function: str) -> Itera
     env = {"SNAPSTACK_LOG_LEVEL": "DEBUG" if threshold <= level_number("DEBUG") else "INFO"}
     token_table = options.token_table or LOCAL_TOKEN_TABLE
     check_token_table(token_table)
+    given = _given_target(options) if options.endpoint else None  # checked before starting anything
     with contextlib.ExitStack() as stack:
         if spec.trigger == "oss":
             env.update(oss_env(options.oss_endpoint or stack.enter_context(_sample_oss(options, template))))
-        if options.endpoint:
-            yield LocalRun(template, spec, _given_target(options), token_table, threshold, None, env)
+        if given is not None:
+            yield LocalRun(template, spec, given, token_table, threshold, None, env)
             return
         emulator = stack.enter_context(_emulator(options.fleet))
         creds = emulator.credentials
