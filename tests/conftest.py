@@ -6,6 +6,11 @@ import os
 
 import pytest
 
+from snapstack.tokens.tablestore import silence_native_codec_notice
+
+# Tests import the tablestore SDK directly too: its import-time notice is filtered like at runtime.
+silence_native_codec_notice()
+
 os.environ.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
 os.environ.setdefault("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
 

@@ -27,6 +27,12 @@ def register(subparsers: Any) -> None:
         type=float,
         help="virtual seconds per real second (default: the fleet's; the sample fleet's clock is frozen)",
     )
+    start.add_argument(
+        "--token-errors",
+        choices=("remember", "release"),
+        help="a ClientToken whose first CreateSnapshot was refused: answer repeats with that error "
+        "(remember, as ECS documents; the default) or evaluate them afresh (release)",
+    )
     start.add_argument("--verbose", action="store_true", help="log one line per RPC request")
     start.set_defaults(func=start_emulator)
 
@@ -41,6 +47,8 @@ def start_emulator(args: argparse.Namespace) -> int:
         fleet = load_fleet(args.fleet)
         if args.clock_rate is not None:
             fleet["clock"] = {**(fleet.get("clock") or {}), "rate": args.clock_rate}
+        if args.token_errors is not None:
+            fleet["token_errors"] = args.token_errors
         app = EmulatorApp(fleet, load_faults(args.faults))
         _check_bindable(args.host, args.port)  # werkzeug would print two lines and exit on its own
         server = EmulatorServer(app, args.host, args.port)
@@ -54,6 +62,7 @@ def start_emulator(args: argparse.Namespace) -> int:
         f"ECS emulator on http://{server.endpoint}  (Ctrl-C stops)",
         f"  endpoint           {server.endpoint}   Config(endpoint=..., protocol='http')",
         f"  region             {app.state.region_id}",
+        f"  token errors       {app.state.token_errors}",
         f"  access key id      {plain.access_key_id}",
         f"  access key secret  {plain.access_key_secret}",
     ]

@@ -69,6 +69,7 @@ class ApiError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.status = status
+        self.detail = detail
         self.message = f"{message} ({detail})" if detail else message
 
 
@@ -389,10 +390,20 @@ def _paginate(matches: list[Any], page: PageRequest, descending: bool) -> tuple[
 # --- idempotence ----------------------------------------------------------------------------------
 
 
+#: How ECS treats a ClientToken whose first request was refused by a state rule (``token_errors``):
+#: ``remember`` answers every repeat with unchanged parameters with that first error, as ECS's
+#: idempotence guide describes a used token (doc-detail/25693,
+#: https://www.alibabacloud.com/help/en/ecs/developer-reference/how-to-ensure-idempotence);
+#: ``release`` forgets the token, so a repeat is evaluated afresh.
+TOKEN_ERROR_MODES = frozenset({"remember", "release"})
+DEFAULT_TOKEN_ERRORS = "remember"
+
+
 @dataclass
 class _TokenRecord:
     fingerprint: tuple[Any, ...]
     snapshot_id: str | None = None  # None while the first request is still being processed
+    error: tuple[str, str] | None = None  # (code, detail) of a remembered refusal
 
 
 @dataclass(frozen=True)
@@ -433,7 +444,17 @@ class EcsState:
 
         Raises ``ValueError`` naming the offending entry; the old state stays on failure.
         """
-        known = {"region_id", "id_seed", "clock", "account", "kms_keys", "volumes", "instances", "disks"}
+        known = {
+            "region_id",
+            "id_seed",
+            "clock",
+            "account",
+            "kms_keys",
+            "volumes",
+            "instances",
+            "disks",
+            "token_errors",
+        }
         unknown = sorted(set(fleet) - known - {"snapshots", "description"})
         if unknown:
             raise ValueError(f"fleet: unknown key(s) {unknown}")
@@ -448,6 +469,8 @@ class EcsState:
         for key, state in kms_keys.items():
             _require(state, KMS_KEY_STATES, f"kms_keys[{key}]")
         volumes = dict(fleet.get("volumes") or {})
+        token_errors = str(fleet.get("token_errors") or DEFAULT_TOKEN_ERRORS)
+        _require(token_errors, TOKEN_ERROR_MODES, "fleet.token_errors")
         instances: dict[str, Instance] = {}
         for n, raw in enumerate(fleet.get("instances") or []):
             inst = _build(Instance, {"creation_time": clock.now(), **raw}, f"fleet.instances[{n}]")
@@ -477,6 +500,7 @@ class EcsState:
             self._disks = disks
             self._snapshots: dict[str, Snapshot] = {}
             self._tokens: dict[str, _TokenRecord] = {}
+            self.token_errors = token_errors
             self._expiry: list[tuple[float, int, str]] = []
             self._seq = len(instances) + len(disks)
             self._id_seed = str(fleet.get("id_seed", 0))
@@ -532,8 +556,13 @@ class EcsState:
                 "instances": [self._instance_view(i) for i in self._instances.values()],
                 "disks": [self._disk_view(d, now) for d in self._disks.values()],
                 "snapshots": [s.view(now) for s in self._snapshots.values()],
+                "token_errors": self.token_errors,
                 "client_tokens": {
-                    t: {"snapshot_id": r.snapshot_id, "processing": r.snapshot_id is None}
+                    t: {
+                        "snapshot_id": r.snapshot_id,
+                        "processing": r.snapshot_id is None and r.error is None,
+                        "error": None if r.error is None else r.error[0],
+                    }
                     for t, r in self._tokens.items()
                 },
             }
@@ -606,14 +635,31 @@ class EcsState:
             for n, raw in enumerate(raws):
                 self._add_fixture_snapshot(raw, f"snapshots[{n}]")
 
+    # --- ClientTokens ---------------------------------------------------------------------------------
+
+    def set_token_errors(self, mode: str) -> None:
+        """``remember`` or ``release`` the first error of a ClientToken (see ``TOKEN_ERROR_MODES``)."""
+        _require(mode, TOKEN_ERROR_MODES, "token_errors")
+        with self._lock:
+            self.token_errors = mode
+
+    def forget_client_tokens(self) -> int:
+        """Forget every ClientToken not in flight (as ECS does after a while); returns how many went."""
+        with self._lock:
+            done = [t for t, r in self._tokens.items() if r.snapshot_id is not None or r.error is not None]
+            for token in done:
+                del self._tokens[token]
+            return len(done)
+
     # --- CreateSnapshot -----------------------------------------------------------------------------
 
     def begin_create(self, req: CreateSnapshotRequest) -> CreateTicket:
         """Account checks and the ClientToken claim; the state checks wait for ``commit_create``.
 
-        A token seen before with the same parameters replays its SnapshotId; with other
-        parameters -> IdempotentParameterMismatch; while its first request is still between
-        begin and commit -> IdempotentProcessing.
+        A token seen before with the same parameters replays its SnapshotId (or, in ``remember``
+        mode, the error its first request got); with other parameters ->
+        IdempotentParameterMismatch; while its first request is still between begin and commit
+        -> IdempotentProcessing.
         """
         with self._lock:
             self._tick()
@@ -636,6 +682,8 @@ class EcsState:
                 return CreateTicket(req)
             if record.fingerprint != fingerprint:
                 raise ApiError("IdempotentParameterMismatch")
+            if record.error is not None:
+                raise ApiError(*record.error)
             if record.snapshot_id is None:
                 raise ApiError("IdempotentProcessing")
             return CreateTicket(req, replay=record.snapshot_id)
@@ -643,7 +691,8 @@ class EcsState:
     def commit_create(self, ticket: CreateTicket) -> str:
         """Run the disk/instance rules and create the snapshot; returns its SnapshotId.
 
-        On an error the token claim is released, so a later request is evaluated afresh.
+        On a state-rule error the token keeps that error (``remember``) or is released, so a
+        later request is evaluated afresh (``release``).
         """
         if ticket.replay is not None:
             return ticket.replay
@@ -651,6 +700,13 @@ class EcsState:
         with self._lock:
             try:
                 snapshot_id = self._create(req)
+            except ApiError as err:
+                record = self._tokens.get(req.client_token or "")
+                if self.token_errors == "remember" and record is not None and record.snapshot_id is None:
+                    record.error = (err.code, err.detail or "")
+                else:
+                    self.abort_create(ticket)
+                raise
             except BaseException:
                 self.abort_create(ticket)
                 raise
@@ -664,7 +720,7 @@ class EcsState:
         if ticket.replay is None and token:
             with self._lock:
                 record = self._tokens.get(token)
-                if record is not None and record.snapshot_id is None:
+                if record is not None and record.snapshot_id is None and record.error is None:
                     del self._tokens[token]
 
     def create_snapshot(self, req: CreateSnapshotRequest) -> str:
@@ -860,7 +916,9 @@ class EcsState:
 
     def _instance_view(self, inst: Instance) -> dict[str, Any]:
         out = _plain(inst)
-        out.update(creation_time=iso(inst.creation_time), region_id=self.region_id)
+        # ECS reports when an instance was last started; one never started has no StartTime.
+        started = iso(inst.creation_time) if inst.ever_started else ""
+        out.update(creation_time=iso(inst.creation_time), region_id=self.region_id, start_time=started)
         return out
 
     # --- housekeeping ------------------------------------------------------------------------------

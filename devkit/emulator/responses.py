@@ -387,6 +387,7 @@ def _instance_wire(i: Mapping[str, Any]) -> dict[str, Any]:
         "ZoneId": i["zone_id"],
         "Status": i["status"],
         "CreationTime": i["creation_time"],
+        "StartTime": i["start_time"],
         "OperationLocks": {"LockReason": [{"LockReason": r} for r in i["lock_reasons"]]},
         "Tags": _tags(i["tags"]),
     }

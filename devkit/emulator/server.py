@@ -241,6 +241,9 @@ class EmulatorApp:
             ("GET", "faults"): lambda _: self.faults.to_dict(),
             ("POST", "faults"): self._set_faults,
             ("DELETE", "faults"): lambda _: self._set_faults({}),
+            ("GET", "client_tokens"): lambda _: {"token_errors": self.state.token_errors},
+            ("POST", "client_tokens"): self._set_client_tokens,
+            ("DELETE", "client_tokens"): lambda _: {"forgotten": self.state.forget_client_tokens()},
             ("GET", "counters"): lambda _: self.counters.to_dict(),
             ("DELETE", "counters"): self._reset_counters,
         }
@@ -261,6 +264,15 @@ class EmulatorApp:
     def _set_faults(self, body: Any) -> dict[str, Any]:
         self.faults.configure(_object(body))
         return self.faults.to_dict()
+
+    def _set_client_tokens(self, body: Any) -> dict[str, Any]:
+        spec = _object(body)
+        unknown = sorted(set(spec) - {"token_errors"})
+        if unknown:
+            raise ValueError(f"client_tokens: unknown key(s) {unknown}; use token_errors")
+        if "token_errors" in spec:
+            self.state.set_token_errors(str(spec["token_errors"]))
+        return {"token_errors": self.state.token_errors}
 
     def _reset_counters(self, _: Any) -> dict[str, Any]:
         self.counters.reset()

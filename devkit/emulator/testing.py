@@ -56,8 +56,12 @@ class EcsEmulator:
         credentials: Iterable[Credential] = DEFAULT_CREDENTIALS,
         host: str = "127.0.0.1",
         port: int = 0,
+        token_errors: str | None = None,
     ) -> None:
-        self.app = EmulatorApp(load_fleet(fleet), load_faults(faults), credentials)
+        data = load_fleet(fleet)
+        if token_errors is not None:  # "remember" | "release": how ClientTokens keep their first error
+            data["token_errors"] = token_errors
+        self.app = EmulatorApp(data, load_faults(faults), credentials)
         self._host, self._port = host, port
         self._server: EmulatorServer | None = None
 

@@ -11,6 +11,10 @@ with ``OTSParameterInvalid`` ("Unsupported operation"), and options the emulator
 (secondary indexes, streams, encryption, transactions) are refused rather than ignored.
 """
 
-from devkit.tablestore.server import TablestoreEmulator
+from snapstack.tokens.tablestore import silence_native_codec_notice
+
+silence_native_codec_notice()  # before the SDK's first import (its modules import it at the top)
+
+from devkit.tablestore.server import TablestoreEmulator  # noqa: E402
 
 __all__ = ["TablestoreEmulator"]

@@ -65,10 +65,12 @@ def test_each_snapshot_carries_provenance_policy_and_copied_tags(run, emulator):
         CreateSnapshotRequest(disk_id=disk, snapshot_name=snap["name"])  # passes every rule
 
 
-def test_token_is_the_documented_derivation_of_the_slot(run):
+def test_token_is_the_documented_derivation_of_the_slot(run, stack):
     summary = run("scheduled_backup", timer_event()).summary
     disk = "d-web-01-data"
-    expected = client_token(slot_key("timer", policy="daily", slot="2026-11-28", disk=disk))
+    namespace = {"ns_stack": stack.service_name, "ns_function": "scheduled_backup", "ns_policy": "daily"}
+    expected = client_token(slot_key("timer", policy="daily", slot="2026-11-28", disk=disk, **namespace))
+    assert expected.startswith("ss2-")
     assert {d["disk_id"]: d["token"] for d in summary["disks"]}[disk] == expected
 
 
@@ -156,6 +158,10 @@ def test_every_contract_code_ends_where_the_taxonomy_says(run, emulator, config_
     config_json(single_disk_config())
     emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": [{"code": code}]}}})
     result = run("scheduled_backup", timer_event())
+    if ERRORS[code].scope == "invocation":
+        # Account-level: every disk would fail alike, so the invocation fails for FC to retry later.
+        assert result.error is not None and f"InvocationFailed: {code}" in result.error
+        return
     (disk,) = result.summary["disks"]
     assert (disk["outcome"], disk["error_code"]) == (EXPECTED[ERRORS[code].disposition], code)
     assert result.incomplete == (ERRORS[code].disposition is Disposition.RETRY)
@@ -201,6 +207,7 @@ def test_a_token_table_that_stops_answering_is_not_asked_again(stack, emulator, 
     assert {d["disk_id"] for d in disks} == DAILY and result.incomplete
     assert {(d["outcome"], d["error_code"]) for d in disks} == {("deferred", "TokenTable.Unavailable")}
     assert all("no ECS call made" in d["message"] for d in disks)
+    # The bulk read before the fan-out meets the outage first (after its retries): no claim waits.
     waited = [d for d in disks if "earlier in this invocation" not in d["message"]]
-    assert 1 <= len(waited) <= 2, waited  # at most one per worker: the claims in flight
+    assert len(waited) <= 2, waited  # at most one per worker: the claims in flight
     assert emulator.calls("CreateSnapshot") == 0

@@ -56,11 +56,53 @@ def test_legacy_v2_signing_and_sts_token_reach_the_wire(server, make_client):
 
 
 def test_a_token_is_generated_when_none_is_given_and_reused_on_retry(server, make_client, sleeps):
-    server.answers = [server.error(403, "Throttling"), server.ok(SnapshotId="s-9")]
+    server.answers = [server.error(500, "InternalError"), server.ok(SnapshotId="s-9")]
     result = make_client().create_snapshot(REQ.model_copy(update={"client_token": None}))
     tokens = [r.query["ClientToken"] for r in server.requests]
     assert len(tokens) == 2 and tokens[0] == tokens[1] == result.client_token
     assert result.attempts == 2 and len(sleeps.waits) == 1
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        # No answer / 5xx / in flight: nothing is known about the token, so it is sent again.
+        ([(500, "InternalError"), (503, "ServiceUnavailable"), (403, "IdempotentProcessing")], [0, 0, 0, 0]),
+        # A definitive answer: the next attempt uses the next generation, never the answered token.
+        ([(403, "Throttling"), (403, "IncorrectDiskStatus.CreatingSnapshot")], [0, 1, 2]),
+        ([(500, "InternalError"), (403, "Throttling"), (500, "InternalError")], [0, 0, 1, 1]),
+    ],
+)
+def test_a_definitive_answer_moves_the_token_to_the_next_generation(server, make_client, answers, expected):
+    server.answers = [server.error(status, code) for status, code in answers] + [server.ok(SnapshotId="s-7")]
+    result = make_client().create_snapshot(REQ)
+    sent = [r.query["ClientToken"] for r in server.requests]
+    names = ["tok-1", "tok-1-g1", "tok-1-g2"]
+    assert sent == [names[g] for g in expected]
+    assert result.client_token == sent[-1] and result.snapshot_id == "s-7"
+
+
+def test_the_renew_hook_chooses_the_next_token_or_stops(server, make_client):
+    server.answers = [
+        server.error(500, "InternalError"),
+        server.error(403, "Throttling"),
+        server.ok(SnapshotId="s-8"),
+    ]
+    seen = []
+
+    def renew(error, in_doubt):
+        seen.append((error.code, in_doubt))
+        return "recorded-gen-1"
+
+    result = make_client().create_snapshot(REQ, renew=renew)
+    assert seen == [("Throttling", True)]  # the 500 before may have acted: the hook is told
+    assert [r.query["ClientToken"] for r in server.requests] == ["tok-1", "tok-1", "recorded-gen-1"]
+    assert result.client_token == "recorded-gen-1"
+
+    server.answers = [server.error(403, "Throttling")]
+    with pytest.raises(EcsApiError, match="Throttling"):
+        make_client().create_snapshot(REQ, renew=lambda error, in_doubt: None)
+    assert len(server.requests) == 4  # None stops: no second attempt
 
 
 @pytest.mark.parametrize(
@@ -80,7 +122,7 @@ def test_retryable_codes_are_retried_then_succeed(server, make_client, status, c
         (403, "QuotaExceed.Snapshot", Disposition.FAIL),
         (404, "InvalidDiskId.NotFound", Disposition.FAIL),
         (403, "IncorrectDiskStatus.NeverUsed", Disposition.SKIP),
-        (403, "IdempotentParameterMismatch", Disposition.FAIL),
+        (403, "InstanceLockedForSecurity", Disposition.FAIL),
     ],
 )
 def test_non_retryable_codes_raise_once_with_everything_named(server, make_client, status, code, disposition):

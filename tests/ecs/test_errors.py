@@ -60,7 +60,7 @@ def test_every_row_says_why(code):
         ("QuotaExceed.Snapshot", Disposition.FAIL),
         ("InvalidAccountStatus.NotEnoughBalance", Disposition.FAIL),
         ("InstanceLockedForSecurity", Disposition.FAIL),
-        ("IdempotentParameterMismatch", Disposition.FAIL),
+        ("IdempotentParameterMismatch", Disposition.RETRY),
         ("SignatureDoesNotMatch", Disposition.FAIL),
         ("Transport.Ambiguous", Disposition.RETRY),
     ],

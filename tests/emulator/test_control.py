@@ -51,7 +51,8 @@ def test_health_state_and_counters(emu: EcsEmulator, client: Any) -> None:
     assert len(state["disks"]) == 25 and len(state["instances"]) == 7
     snap = next(s for s in state["snapshots"] if s["snapshot_id"] == snapshot_id)
     assert (snap["status"], snap["progress"]) == ("progressing", 0)
-    assert state["client_tokens"] == {"t-1": {"snapshot_id": snapshot_id, "processing": False}}
+    assert state["client_tokens"] == {"t-1": {"snapshot_id": snapshot_id, "processing": False, "error": None}}
+    assert state["token_errors"] == "remember"
     assert emu.control("GET", "counters")[1] == {
         "CreateSnapshot": {"total": 2, "outcomes": {"OK": 1, "InvalidDiskId.NotFound": 1}}
     }

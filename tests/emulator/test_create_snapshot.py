@@ -299,13 +299,43 @@ def test_same_token_other_parameters_is_a_mismatch(client: Any, change: dict[str
     assert error_of(lambda: create(client, **{**request, **change}))[0] == "IdempotentParameterMismatch"
 
 
-def test_a_refused_request_does_not_use_up_its_token(emu: EcsEmulator, client: Any) -> None:
+def test_release_mode_a_refused_request_does_not_use_up_its_token(emu: EcsEmulator, client: Any) -> None:
+    emu.state.set_token_errors("release")
     emu.state.patch_disk(OK_DISK, transferring=True)
     assert error_of(lambda: create(client, disk_id=OK_DISK, client_token="slot-3"))[0] == (
         "IncorrectDiskStatus.Transferring"
     )
     emu.state.patch_disk(OK_DISK, transferring=False)
     assert create(client, disk_id=OK_DISK, client_token="slot-3")
+
+
+def test_remember_mode_a_refused_token_answers_its_first_error(emu: EcsEmulator, client: Any) -> None:
+    assert emu.state.token_errors == "remember"  # the default: what ECS's idempotence guide says
+    emu.state.patch_disk(OK_DISK, transferring=True)
+    first = error_of(lambda: create(client, disk_id=OK_DISK, client_token="slot-5"))
+    emu.state.patch_disk(OK_DISK, transferring=False)  # the cause is gone...
+
+    assert (
+        error_of(lambda: create(client, disk_id=OK_DISK, client_token="slot-5")) == first
+    )  # ...the token still fails
+    assert error_of(lambda: create(client, disk_id=OK_DISK, client_token="slot-5", snapshot_name="other"))[
+        0
+    ] == ("IdempotentParameterMismatch")
+    assert create(client, disk_id=OK_DISK, client_token="slot-5-g1")  # a new token is evaluated afresh
+    assert emu.state.dump()["client_tokens"]["slot-5"]["error"] == "IncorrectDiskStatus.Transferring"
+
+
+def test_forgotten_tokens_are_evaluated_afresh(emu: EcsEmulator, client: Any) -> None:
+    sid = create(client, disk_id=OK_DISK, client_token="slot-6")
+    emu.state.clock.advance(3600)  # the first snapshot completes
+    assert emu.control("DELETE", "client_tokens") == (200, {"forgotten": 1})
+
+    assert create(client, disk_id=OK_DISK, client_token="slot-6") != sid  # ECS no longer knows it
+    assert emu.control("POST", "client_tokens", {"token_errors": "release"}) == (
+        200,
+        {"token_errors": "release"},
+    )
+    assert emu.control("POST", "client_tokens", {"token_errors": "forget"})[0] == 400
 
 
 def test_a_repeat_while_the_first_is_in_flight_is_idempotent_processing() -> None:

@@ -235,3 +235,79 @@ def _pump(worker: Worker) -> None:
         except ValueError:
             worker.lines.put({"protocol_error": raw.decode(errors="replace")})
     worker.lines.put(None)
+
+
+# --- a TCP proxy that breaks a share of the connections it carries ----------------------------------
+
+
+class FlakyProxy:
+    """Forwards loopback TCP to ``upstream_port``; each client write is, with probability ``rate``
+    (seeded), cut off instead: half the time before it reaches the server (nothing happened), half
+    the time after (the server acted; the answer is lost). Real sockets, real failures: what a
+    flaky network or a failing-over Redis does to redis-py."""
+
+    def __init__(self, upstream_port: int, rate: float, seed: int) -> None:
+        import random
+        import socket as _socket
+
+        self.upstream_port = upstream_port
+        self.rate = rate
+        self.cuts = Counter[str]()
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._listener = _socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _draw(self) -> str | None:
+        with self._lock:
+            roll = self._rng.random()
+            if roll >= self.rate:
+                return None
+            kind = "before" if roll < self.rate / 2 else "after"
+            self.cuts[kind] += 1
+            return kind
+
+    def _accept(self) -> None:
+        import socket as _socket
+
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = _socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._client_to_server, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client), daemon=True).start()
+
+    def _client_to_server(self, client: Any, server: Any) -> None:
+        try:
+            while data := client.recv(65536):
+                cut = self._draw()
+                if cut == "after":
+                    server.sendall(data)
+                    time.sleep(0.002)  # let the server act before the connection goes
+                if cut is not None:
+                    break
+                server.sendall(data)
+        except OSError:
+            pass
+        for sock in (client, server):
+            with suppress(OSError):
+                sock.close()
+
+    @staticmethod
+    def _pipe(source: Any, sink: Any) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            with suppress(OSError):
+                sock.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()

@@ -2,8 +2,10 @@
 
 The dead process leaves claims it never finished, some of whose CreateSnapshot calls committed at
 the emulator after it died. The lease is short (SNAPSTACK_LEASE_SECONDS), so the redelivered
-event takes those claims over once it expires, calls CreateSnapshot again with the same
-ClientToken, gets the snapshot the dead run made, and completes every disk without a duplicate.
+event takes those claims over once it expires; a claim the dead run had marked sent is in doubt,
+so the slot is looked up at ECS by its tag first and the snapshot the dead run made is adopted
+(``deduplicated``) — with or without ECS remembering the ClientToken — and every disk completes
+without a duplicate.
 """
 
 from __future__ import annotations
@@ -49,8 +51,15 @@ def cli() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "devkit.cli"]
 
 
+@pytest.mark.parametrize("forgotten", [False, True], ids=["ecs-remembers", "ecs-forgot-the-tokens"])
 def test_a_killed_run_is_resumed_without_duplicates(
-    stack: Template, sizes: Sizes, sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    stack: Template,
+    sizes: Sizes,
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    *,
+    forgotten: bool,
 ) -> None:
     config = policy_config(CONCURRENCY)
     data = fleet(sizes.crash_disks)
@@ -87,13 +96,17 @@ def test_a_killed_run_is_resumed_without_duplicates(
         time.sleep(0.3)  # the dead run's calls in flight finish at the emulator (40 ms latency)
 
         before = read_records(sqlite_url)
-        dead = {t: r for t, r in before.items() if r.state.value == "claimed"}
+        # Claims the dead run held: just claimed, or marked sent (a create may have reached ECS).
+        dead = {t: r for t, r in before.items() if r.state.value in ("claimed", "sent")}
         done_before = {t for t, r in before.items() if r.state.value == "created"}
         assert dead, "the run was killed with no claim in flight"
         assert len(dead) <= CONCURRENCY
         assert len({r.owner for r in dead.values()}) == 1
         snapshots_before = {slot_token(s): s["snapshot_id"] for s in ours(emu)}
         made_by_the_dead = {t: snapshots_before[t] for t in dead if t in snapshots_before}
+        if forgotten:
+            # Takeover must not lean on ECS remembering a ClientToken: the slot tag is looked up first.
+            emu.state.forget_client_tokens()
 
         # FC delivers the event again (the dead run's lease is short), until an invocation completes.
         set_config(monkeypatch, config)
@@ -111,16 +124,18 @@ def test_a_killed_run_is_resumed_without_duplicates(
             assert taken.attempts >= 2 and taken.owner != record.owner, taken  # taken over, not reclaimed
         # A snapshot the dead run got committed is the one its successor recorded: same token, same id.
         assert all(after[t].snapshot_id == sid for t, sid in made_by_the_dead.items())
-        created_later = {
-            d["token"] for r in results if r.summary for d in r.summary["disks"] if d["outcome"] == "created"
-        }
-        assert set(dead) <= created_later
-        assert len(done_before) + len(created_later) == len(disks)
+        later = {(d["token"], d["outcome"]) for r in results if r.summary for d in r.summary["disks"]}
+        created_later = {t for t, outcome in later if outcome == "created"}
+        found_later = {t for t, outcome in later if outcome == "deduplicated"}
+        # What the dead run made is found by its slot tag and adopted, never made again; the rest is made.
+        assert set(made_by_the_dead) <= found_later - created_later
+        assert set(dead) - set(made_by_the_dead) <= created_later
+        assert len(done_before) + len(created_later) + len(made_by_the_dead) == len(disks)
         outcomes = emu.counters.to_dict()["CreateSnapshot"]["outcomes"]
         assert set(outcomes) <= {"OK", "IdempotentProcessing"}, outcomes
 
     report(
-        "crash",
+        "crash" + (" (ECS forgot the tokens)" if forgotten else ""),
         {
             "disks": len(disks),
             "killed_after_s": round(killed_at, 2),

@@ -74,12 +74,14 @@ def jobs(emu: EcsEmulator, token_table: str, logs: Path, n: int) -> list[dict[st
     ]
 
 
-def storm(pool: WorkerPool, sizes: Sizes, token_table: str, logs: Path, label: str) -> None:
+def storm(
+    pool: WorkerPool, sizes: Sizes, token_table: str, logs: Path, label: str, *, mode: str = "remember"
+) -> None:
     data = fleet(sizes.storm_disks)
     disks = disk_ids(data)
     n = len(disks)
     timings: dict[str, float] = {}
-    with EcsEmulator(fleet=data, faults=LATENCY) as emu:
+    with EcsEmulator(fleet=data, faults=LATENCY, token_errors=mode) as emu:
         work = jobs(emu, token_table, logs, sizes.storm_processes)
         with timed("storm_s", timings):
             answers = pool.run(work)
@@ -144,8 +146,9 @@ def storm(pool: WorkerPool, sizes: Sizes, token_table: str, logs: Path, label: s
     )
 
 
-def test_storm_on_one_sqlite_file(pool: WorkerPool, sizes: Sizes, tmp_path: Path) -> None:
-    storm(pool, sizes, f"sqlite:///{tmp_path}/tokens.db", tmp_path, "sqlite")
+@pytest.mark.parametrize("mode", ["remember", "release"])
+def test_storm_on_one_sqlite_file(pool: WorkerPool, sizes: Sizes, tmp_path: Path, mode: str) -> None:
+    storm(pool, sizes, f"sqlite:///{tmp_path}/tokens.db", tmp_path, f"sqlite, {mode} token errors", mode=mode)
 
 
 def test_storm_on_one_redis_server(

@@ -15,7 +15,7 @@ import pytest
 import tablestore
 
 from devkit.tablestore.testing import RunningEmulator, start_emulator
-from snapstack.tokens import open_table
+from snapstack.tokens import TokenTableAuthError, open_table
 from snapstack.tokens.base import (
     ClaimOutcome,
     LeaseLost,
@@ -39,7 +39,13 @@ def make_table(running: RunningEmulator, clock: FakeClock) -> Iterator[Callable[
     opened: list[TablestoreTokenTable] = []
 
     def make(**kwargs: Any) -> TablestoreTokenTable:
-        kwargs = {"lease_seconds": LEASE, "record_ttl_seconds": TTL, "clock": clock, **kwargs}
+        kwargs = {
+            "lease_seconds": LEASE,
+            "record_ttl_seconds": TTL,
+            "clock": clock,
+            "clock_skew_seconds": 0.0,
+            **kwargs,
+        }
         table = running.token_table("tokens", **kwargs)
         opened.append(table)
         return table
@@ -261,7 +267,7 @@ def test_scan_follows_the_service_pages(clock: FakeClock) -> None:
 
 def test_one_row_per_record_with_typed_columns(table: TablestoreTokenTable, running: RunningEmulator) -> None:
     claimed = table.claim(TOKEN, "a", meta={"policy": "p-1"}).record
-    table.fail(TOKEN, "a", "Throttling", retryable=True)
+    table.fail(TOKEN, "a", "Throttling", retryable=True, generation=2, in_doubt=True, detail="throttled")
 
     _, row, _ = running.client().get_row(table.table, [("token", TOKEN)], max_version=1)
     columns = {name: value for name, value, _ in row.attribute_columns}
@@ -270,6 +276,9 @@ def test_one_row_per_record_with_typed_columns(table: TablestoreTokenTable, runn
         "owner": "a",
         "version": claimed.version + 1,
         "attempts": 1,
+        "generation": 2,
+        "in_doubt": True,
+        "detail": "throttled",
         "lease_until": 0.0,
         "error_code": "Throttling",
         "retryable": True,
@@ -339,8 +348,8 @@ def test_credentials_come_from_the_environment(
         "ALIBABA_CLOUD_SECURITY_TOKEN",
     ):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(ValueError, match="credentials"):
-        TablestoreTokenTable(url)
+    with pytest.raises(TokenTableAuthError, match="no credentials"):
+        TablestoreTokenTable(url).claim(TOKEN, "a")  # refused at the first operation, not built
 
     for name, value in running.environment().items():
         monkeypatch.setenv(name, value)

@@ -75,6 +75,7 @@ def table_factory(table_url: str, clock: FakeClock) -> Iterator[TableFactory]:
 
     def make(**kwargs: Any) -> TokenTable:
         kwargs.setdefault("clock", clock)
+        kwargs.setdefault("clock_skew_seconds", 0.0)  # the contract's lease arithmetic is exact
         table = open_table(table_url, **kwargs)
         opened.append(table)
         return table

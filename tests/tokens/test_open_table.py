@@ -26,7 +26,7 @@ def test_the_scheme_picks_the_backend_and_kwargs_reach_it(sqlite_url: str, redis
 
 @pytest.mark.parametrize("url", ["memcached://localhost:11211", "tokens.db", "sqlite:/tokens.db"])
 def test_an_unknown_scheme_names_the_supported_ones(url: str) -> None:
-    with pytest.raises(ValueError, match="redis, sqlite, tablestore"):
+    with pytest.raises(ValueError, match="redis, rediss, sqlite, tablestore"):
         open_table(url)
 
 

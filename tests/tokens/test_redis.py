@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
+import traceback
 
 import pytest
 import redis
 
 from devkit.redis_server import RedisServer, free_port
-from snapstack.tokens import TokenTableUnavailable
+from snapstack.tokens import ClaimOutcome, TokenTableError, TokenTableUnavailable, open_table
 from snapstack.tokens.redis import KEY_PREFIX, RedisTokenTable
 from tests.tokens.support import FakeClock
 
@@ -67,3 +69,78 @@ def test_a_hung_server_is_unavailable_within_the_timeout_then_recovers() -> None
         assert table.claim("t", "a").owned
         assert table.complete("t", "a", "s-1").snapshot_id == "s-1"
         table.close()
+
+
+# -- the server's assumptions and its "not now" replies (issue #10 items 4, 8, 13) -------------------
+
+
+def test_oom_and_readonly_replies_are_an_outage_not_a_crash(redis_url: str) -> None:
+    admin = redis.Redis.from_url(redis_url)
+    table = open_table(redis_url)
+    table.claim("t-before", "a")
+    try:
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", "1")  # every write now answers OOM
+        with pytest.raises(TokenTableUnavailable, match="OutOfMemory"):
+            table.claim("t-oom", "a")
+        admin.config_set("maxmemory", "0")
+        with RedisServer() as primary:  # a failover demoted this server: writes answer READONLY
+            admin.replicaof("127.0.0.1", primary.port)
+            with pytest.raises(TokenTableUnavailable, match="ReadOnly"):
+                table.claim("t-readonly", "a")
+            admin.replicaof("NO", "ONE")
+    finally:
+        admin.config_set("maxmemory", "0")
+        admin.close()
+        table.close()
+
+
+def test_an_evicting_policy_is_reported_at_connect(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    admin = redis.Redis.from_url(redis_url)
+    admin.config_set("maxmemory-policy", "volatile-lru")
+    try:
+        table = open_table(redis_url)
+        with caplog.at_level(logging.WARNING, logger="snapstack.tokens.redis"):
+            table.get("t")
+        assert table.eviction_policy == "volatile-lru"  # type: ignore[attr-defined]
+        assert any("maxmemory-policy is volatile-lru" in r.getMessage() for r in caplog.records)
+        table.close()
+    finally:
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.close()
+
+
+def test_a_url_password_never_reaches_an_error(redis_server: RedisServer) -> None:
+    secret = "hunter2-secret"
+    for url in (
+        f"rediss://user:{secret}@127.0.0.1:{free_port()}/0",  # TLS, nobody listening
+        f"redis://user:{secret}@127.0.0.1:{redis_server.port}/0",  # wrong password
+        f"memcached://user:{secret}@127.0.0.1:1",
+    ):
+        with pytest.raises((TokenTableError, ValueError)) as info:
+            open_table(url, socket_timeout=0.5).claim("t", "a")
+        text = "".join(traceback.format_exception(info.value))
+        assert secret not in text and "***@" in str(info.value)
+
+
+def test_the_lease_clock_is_the_servers(redis_url: str) -> None:
+    table = open_table(redis_url)
+    server_seconds, micros = redis.Redis.from_url(redis_url).time()
+    assert abs(table.clock() - (server_seconds + micros / 1e6)) < 1.0
+    assert table.clock_skew == 0.5
+    table.close()
+
+
+def test_tls_redis_works_and_plain_redis_is_refused_by_it() -> None:
+    """``rediss://`` (ApsaraDB for Redis / Tair offer TLS): the whole state machine over TLS."""
+    with RedisServer(tls=True) as server:
+        table = open_table(server.url, socket_timeout=2.0)
+        claim = table.claim("tls-token", "owner-a")
+        assert claim.outcome is ClaimOutcome.CLAIMED
+        table.complete("tls-token", "owner-a", "s-tls")
+        assert table.get("tls-token").snapshot_id == "s-tls"  # type: ignore[union-attr]
+        table.close()
+        plain = open_table(f"redis://127.0.0.1:{server.port}/0", socket_timeout=0.5)
+        with pytest.raises(TokenTableUnavailable):
+            plain.claim("tls-token-2", "owner-b")
+        plain.close()

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snapstack.tokens.slots import client_token, slot_key
+from snapstack.tokens.slots import client_token, client_token_at, slot_key
 
 # Computed once with coreutils (printf '%s' KEY | sha256sum | cut -c1-32). Never edit these: a new
-# derivation gets a new prefix (ss2-) and new vectors beside these.
+# derivation gets a new prefix and new vectors beside these. ss1 (no namespace) stays derivable.
 PINNED = [
     (
         slot_key("timer", policy="daily", disk="d-1", slot="2026-11-27T00:00+08:00"),
@@ -36,7 +36,45 @@ PINNED = [
         "ss1-259c4c65e26f515e85edb2545c1ac6f6",
     ),
 ]
-TOKEN_SHAPE = re.compile(r"ss1-[0-9a-f]{32}")
+# ss2: the namespace (FC service, function, policy) is part of every slot key (decision D3).
+PINNED_SS2 = [
+    (
+        slot_key(
+            "timer",
+            policy="daily",
+            disk="d-1",
+            slot="2026-11-27T00:00+08:00",
+            ns_stack="snapstack",
+            ns_function="scheduled_backup",
+            ns_policy="daily",
+        ),
+        "timer/disk=d-1/ns_function=scheduled_backup/ns_policy=daily/ns_stack=snapstack/policy=daily/"
+        "slot=2026-11-27T00:00+08:00",
+        "ss2-e9f129876454f88e51d520749a661735",
+    ),
+    (
+        slot_key(
+            "oss",
+            bucket="releases",
+            key="app/v1.2/manifest.json",
+            etag='"5B3C"',
+            disk="d-9",
+            ns_stack="snapstack",
+            ns_function="deploy_hook",
+            ns_policy="deploy",
+        ),
+        "oss/bucket=releases/disk=d-9/etag=%225B3C%22/key=app%2Fv1.2%2Fmanifest.json/ns_function=deploy_hook/"
+        "ns_policy=deploy/ns_stack=snapstack",
+        "ss2-80e9475365fa4daa38d6e2e9cfd14455",
+    ),
+]
+# Generations: g0 is the slot token itself; later ones append -g<N>.
+PINNED_GENERATIONS = [
+    (0, "ss2-e9f129876454f88e51d520749a661735"),
+    (1, "ss2-e9f129876454f88e51d520749a661735-g1"),
+    (12, "ss2-e9f129876454f88e51d520749a661735-g12"),
+]
+TOKEN_SHAPE = re.compile(r"ss2-[0-9a-f]{32}")
 
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,11}", fullmatch=True)
 parts = st.dictionaries(names, st.text(max_size=40), max_size=5)
@@ -49,7 +87,29 @@ dense_kinds = st.text(alphabet="a/=%2F", min_size=1, max_size=4)
 @pytest.mark.parametrize(("key", "canonical", "token"), PINNED, ids=[p[1].split("/")[0] for p in PINNED])
 def test_pinned_vectors(key: str, canonical: str, token: str) -> None:
     assert key == canonical
+    assert client_token(key, prefix="ss1-") == token
+
+
+@pytest.mark.parametrize(("key", "canonical", "token"), PINNED_SS2, ids=["timer", "oss"])
+def test_pinned_ss2_vectors(key: str, canonical: str, token: str) -> None:
+    assert key == canonical
     assert client_token(key) == token
+
+
+@pytest.mark.parametrize(("generation", "token"), PINNED_GENERATIONS)
+def test_pinned_generations(generation: int, token: str) -> None:
+    assert client_token_at(PINNED_SS2[0][2], generation) == token
+
+
+def test_generations_stay_within_the_client_token_rule() -> None:
+    slot = PINNED_SS2[0][2]
+    assert len(client_token_at(slot, 10**20)) <= 64
+    with pytest.raises(ValueError, match="64"):
+        client_token_at(slot, 10**30)
+    with pytest.raises(ValueError, match="generation"):
+        client_token_at(slot, -1)
+    with pytest.raises(ValueError, match="prefix"):
+        client_token("k", prefix="ss9-")
 
 
 def test_part_order_does_not_matter() -> None:

@@ -1,33 +1,70 @@
-"""Turn snapshot intents into snapshots: claim the token, create, record — once per slot.
+"""Turn snapshot intents into snapshots: claim, look up, send, record — once per slot.
 
-For each intent: claim its ClientToken in the token table; only the owner calls
-CreateSnapshot, with that same token, so ECS-side idempotence backs the table up; then the
-record is completed or failed. Every ECS error ends where the taxonomy says: retryable ones
-(after the client's own retries) are *deferred* and stay claimable, skips are *skipped*,
-the rest *failed*. A token table that cannot be reached means no ECS call at all (never a
-snapshot without a record) and a *deferred* disk, so FC's retry finishes it. Once the table
-has failed to answer, the rest of the invocation's disks are deferred without asking it again:
-a hung backend costs one timeout per disk in flight, not one per disk. Work runs on a bounded
-thread pool behind one shared rate limiter.
+The protocol, per intent (the record's states are in ``tokens/base.py``):
+
+1. **Read in bulk.** Before the fan-out the slots' records are read in one bulk call: a slot
+   already CREATED is ``deduplicated`` and one that failed for good is reported, with no claim
+   and no ECS call, so a redelivery spends its time on the unfinished disks.
+2. **Claim** the slot token. Only the owner goes on; a live claim elsewhere is ``in_progress``.
+3. **Hold** a disk planning found not snapshottable *yet* (its instance is starting or
+   stopping): recorded as a retryable failure, no ECS call, ``deferred``.
+4. **Look up before resending.** When the record is ``in_doubt`` (an earlier request of the slot
+   may have reached ECS: a takeover of a SENT claim, a create whose record write failed, an
+   ambiguous failure), the slot is looked up at ECS by its ``snapstack:slot`` tag first; a
+   snapshot found completes the record (``deduplicated``). Nothing relies on ECS still
+   remembering a ClientToken.
+5. **Mark sent, then send.** The record becomes SENT with the ClientToken generation about to be
+   used, then CreateSnapshot goes out. The token is kept across ambiguous retries (no answer,
+   5xx, IdempotentProcessing); after a definitive error answer the next retry first records the
+   next generation (and looks the slot up if an earlier attempt was in doubt), so no token whose
+   first answer was an error is sent again. ``IdempotentParameterMismatch`` looks the slot up:
+   the snapshot that exists is the slot's, with a warning naming what changed.
+6. **Record** the outcome: CREATED with the snapshot id; a retryable failure (``deferred``) with
+   the generation the next attempt must use; a final one (``skipped``/``failed``). A slot that has
+   been worked on by ``max_deliveries`` deliveries and still cannot finish ends ``failed``
+   ("gave up after N deliveries") instead of deferring forever.
+
+Leases: before every CreateSnapshot attempt (rate-limiter waits and retry backoffs included) the
+owner renews its lease when less than ``read timeout + LEASE_MARGIN_SECONDS`` is left, so a slow
+create path never outlives the lease; a renewal that finds the claim taken over stops the owner.
+
+Table trouble: every token-table call is retried with backoff (``ecs/retry.py``, ``TABLE_RETRY``)
+before it counts; a call that still fails means the table is down: that disk and the rest of
+the invocation's disks are ``deferred`` with no ECS call (never a snapshot without a record), so a
+hung backend costs one retry window per disk in flight. A table that refuses our credentials or
+does not exist (``TokenTableFatal``) and account- or credential-level ECS errors
+(``EcsError.invocation_wide``) stop the invocation: ``Executor.fatal`` is set and the handler
+fails the invocation for FC to retry, instead of failing every disk.
 """
 
 from __future__ import annotations
 
 import enum
+import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from snapstack.ecs.errors import Disposition, EcsError, classify
 from snapstack.ecs.request import CreateSnapshotRequest
+from snapstack.ecs.retry import call_with_retries
 from snapstack.observability import log_fields
-from snapstack.tokens.base import ClaimOutcome, TokenTableError, TokenTableUnavailable
+from snapstack.tokens.base import (
+    ClaimOutcome,
+    LeaseLost,
+    TokenRecord,
+    TokenState,
+    TokenTableError,
+    TokenTableFatal,
+    TokenTableUnavailable,
+)
+from snapstack.tokens.slots import client_token_at
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
@@ -35,10 +72,18 @@ if TYPE_CHECKING:
     from snapstack.ecs.client import EcsClient
     from snapstack.ecs.retry import Deadline
     from snapstack.ratelimit import RateLimiter
+    from snapstack.targets import SlotSnapshot
     from snapstack.tokens.base import TokenTable
+
+T = TypeVar("T")
 
 #: Stop starting new disks when less than this is left of the invocation.
 START_MARGIN_SECONDS = 5.0
+#: Deliveries that may work on one slot before it ends failed (FC's default async policy delivers
+#: an event at most 4 times: the first try and 3 retries).
+DEFAULT_MAX_DELIVERIES = 4
+#: A lease is renewed before an attempt when less than the read timeout plus this is left.
+LEASE_MARGIN_SECONDS = 10.0
 
 
 class Outcome(str, enum.Enum):
@@ -52,8 +97,21 @@ class Outcome(str, enum.Enum):
     FAILED = "failed"
 
 
+class Hold(BaseModel):
+    """Why planning holds a disk back for now (its instance is in a transitional state)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+
+
 class Intent(BaseModel):
-    """One snapshot to take: the disk, its slot and the complete request."""
+    """One snapshot to take: the disk, its slot and the complete request.
+
+    ``token`` is the slot token (the record's key and the ``snapstack:slot`` tag); the request's
+    ClientToken is the token at the record's generation, set when it is sent.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -63,6 +121,7 @@ class Intent(BaseModel):
     token: str
     request: CreateSnapshotRequest
     labels: dict[str, str]  # policy, trigger, slot: carried into logs and the record's meta
+    hold: Hold | None = None
 
 
 class DiskResult(BaseModel):
@@ -78,6 +137,7 @@ class DiskResult(BaseModel):
     message: str | None = None
     attempts: int = 0
     latency_ms: float | None = None
+    warning: str | None = None
 
 
 @dataclass
@@ -99,9 +159,42 @@ class RunStats:
             self.latencies_ms.append(ms)
 
 
+class InvocationAbort(Exception):
+    """An error that stops the whole invocation (see the module docstring)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class _Stop(Exception):
+    """Raised from inside a create call when the owner must stop (its claim changed hands)."""
+
+
+@dataclass
+class _Attempt:
+    """One owner's work on one slot in this invocation."""
+
+    intent: Intent
+    request: CreateSnapshotRequest
+    generation: int
+    doubt: bool  # a request of this slot may have made a snapshot we do not know of
+    deliveries: int
+    lease_until: float = 0.0
+    found: list[SlotSnapshot] | None = None
+    lost: str | None = None  # why the owner had to stop mid-call
+    lost_by: TokenTableError | None = None  # the table error that stopped it
+    sent: int = 0  # CreateSnapshot requests this owner let out in this call
+
+    @property
+    def client_token(self) -> str:
+        return client_token_at(self.intent.token, self.generation)
+
+
 @dataclass
 class Executor:
-    """Runs intents against ECS and the token table."""
+    """Runs intents against ECS and the token table (see the module docstring)."""
 
     ecs: EcsClient
     table: TokenTable
@@ -111,22 +204,74 @@ class Executor:
     logger: Logger
     stats: RunStats
     lease_seconds: float | None = None
+    max_deliveries: int = DEFAULT_MAX_DELIVERIES
+    sleep: Callable[[float], None] = time.sleep
     #: Set when the token table failed to answer in this invocation (see the module docstring).
     table_down: threading.Event = field(default_factory=threading.Event)
+    #: The first error that stops the whole invocation, if any.
+    fatal: InvocationAbort | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _rng: random.Random = field(default_factory=random.Random)
 
     def run(self, intents: Sequence[Intent], concurrency: int) -> list[DiskResult]:
-        """Every intent's result, in the order given."""
+        """Every intent's result, in the order given; unfinished slots are worked on first."""
         if not intents:
             return []
-        workers = max(1, min(concurrency, len(intents)))
+        known = self._bulk_read(intents)
+        results: dict[int, DiskResult] = {}
+        pending: list[int] = []
+        for n, intent in enumerate(intents):
+            settled = self._settled(intent, known.get(intent.token))
+            if settled is None:
+                pending.append(n)
+            else:
+                results[n] = settled
+        workers = max(1, min(concurrency, len(pending)))
         if workers == 1:
-            return [self._one(i) for i in intents]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snapstack") as pool:
-            return list(pool.map(self._one, intents))
+            for n in pending:
+                results[n] = self._one(intents[n])
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snapstack") as pool:
+                for n, result in zip(
+                    pending, pool.map(lambda n: self._one(intents[n]), pending), strict=True
+                ):
+                    results[n] = result
+        for n, result in sorted(results.items()):
+            if n not in pending:
+                self._log(intents[n], result)
+        return [results[n] for n in range(len(intents))]
+
+    # -- the protocol --------------------------------------------------------------------------------
+
+    def _bulk_read(self, intents: Sequence[Intent]) -> dict[str, TokenRecord]:
+        try:
+            return self._table(lambda: self.table.get_many(i.token for i in intents))
+        except TokenTableError:
+            return {}  # each claim then finds out for itself (and defers if the table is down)
+
+    def _settled(self, intent: Intent, record: TokenRecord | None) -> DiskResult | None:
+        """The result of a slot whose record is terminal, or None when there is work to do."""
+        if record is None:
+            return None
+        base = _base(intent)
+        if record.state is TokenState.CREATED:
+            return DiskResult(**base, outcome=Outcome.DEDUPLICATED, snapshot_id=record.snapshot_id)
+        if record.state is TokenState.FAILED and not record.retryable:
+            return _recorded_failure(base, record)
+        return None
 
     def _one(self, intent: Intent) -> DiskResult:
         result = self._decide(intent)
-        log = self.logger.error if result.outcome is Outcome.FAILED else self.logger.info
+        self._log(intent, result)
+        return result
+
+    def _log(self, intent: Intent, result: DiskResult) -> None:
+        if result.outcome is Outcome.FAILED:
+            log = self.logger.error
+        elif result.warning:
+            log = self.logger.warning
+        else:
+            log = self.logger.info
         log(
             "snapshot decision",
             extra=log_fields(
@@ -137,15 +282,22 @@ class Executor:
                 snapshot_id=result.snapshot_id,
                 error_code=result.error_code,
                 error=result.message,
+                warning=result.warning,
                 attempt=result.attempts or None,
                 latency_ms=result.latency_ms,
                 **intent.labels,
             ),
         )
-        return result
 
     def _decide(self, intent: Intent) -> DiskResult:
-        base: dict[str, Any] = {"disk_id": intent.disk_id, "token": intent.token}
+        base = _base(intent)
+        if self.fatal is not None:
+            return DiskResult(
+                **base,
+                outcome=Outcome.DEFERRED,
+                error_code=self.fatal.code,
+                message=f"the invocation stopped: {self.fatal.message} (no ECS call made)",
+            )
         if self.deadline.remaining() < START_MARGIN_SECONDS:
             return DiskResult(
                 **base,
@@ -154,28 +306,18 @@ class Executor:
                 message="too little time left in this invocation to start",
             )
         if self.table_down.is_set():
-            return DiskResult(
-                **base,
-                outcome=Outcome.DEFERRED,
-                error_code="TokenTable.Unavailable",
-                message="the token table did not answer earlier in this invocation (no ECS call made)",
-            )
+            return _table_down(base, "the token table did not answer earlier in this invocation")
+        meta = {"disk_id": intent.disk_id, **intent.labels, **_fixed_values(intent.request)}
         try:
-            claim = self.table.claim(
-                intent.token,
-                self.owner,
-                lease_seconds=self.lease_seconds,
-                meta={"disk_id": intent.disk_id, **intent.labels},
+            claim = self._table(
+                lambda: self.table.claim(
+                    intent.token, self.owner, lease_seconds=self.lease_seconds, meta=meta
+                )
             )
         except TokenTableUnavailable as exc:
-            # Deferred, not failed: FC's retry of this event finishes the disk once the table is back.
-            self.table_down.set()
-            return DiskResult(
-                **base,
-                outcome=Outcome.DEFERRED,
-                error_code="TokenTable.Unavailable",
-                message=f"{exc} (no ECS call made)",
-            )
+            return _table_down(base, str(exc))
+        except TokenTableFatal as exc:
+            return self._abort_on(base, "TokenTable.Fatal", str(exc))
         except TokenTableError as exc:
             return DiskResult(
                 **base,
@@ -193,32 +335,94 @@ class Executor:
                 message=f"claimed by {record.owner} until {record.lease_until:.0f}",
             )
         if claim.outcome is ClaimOutcome.FAILED:
-            code = record.error_code or "Unknown"
-            skipped = classify(code).disposition is Disposition.SKIP
+            return _recorded_failure(base, record)
+        attempt = _Attempt(
+            intent=intent,
+            request=_fixed_request(intent.request, record),
+            generation=record.generation,
+            doubt=record.in_doubt,
+            deliveries=record.attempts,
+            lease_until=record.lease_until,
+        )
+        return self._work(attempt, base)
+
+    def _work(self, attempt: _Attempt, base: dict[str, Any]) -> DiskResult:
+        intent = attempt.intent
+        if intent.hold is not None:
+            return self._defer(attempt, base, intent.hold.code, f"{intent.hold.message} (no ECS call made)")
+        if attempt.doubt:
+            try:
+                found = self._lookup(intent)
+            except EcsError as exc:
+                return self._defer(
+                    attempt,
+                    base,
+                    exc.code,
+                    f"could not look the slot up at ECS before resending: {exc.message}",
+                )
+            if found:
+                return self._adopt(
+                    attempt, base, found, "made by an earlier delivery (found by its slot tag)"
+                )
+            attempt.doubt = False
+        return self._create(attempt, base)
+
+    def _create(self, attempt: _Attempt, base: dict[str, Any]) -> DiskResult:
+        intent = attempt.intent
+        try:
+            sent = self._table(
+                lambda: self.table.mark_sent(
+                    intent.token, self.owner, generation=attempt.generation, lease_seconds=self.lease_seconds
+                )
+            )
+        except LeaseLost as exc:
+            return DiskResult(**base, outcome=Outcome.IN_PROGRESS, message=f"{exc} (no ECS call made)")
+        except TokenTableUnavailable as exc:
+            return _table_down(base, str(exc))
+        except TokenTableFatal as exc:
+            return self._abort_on(base, "TokenTable.Fatal", str(exc))
+        except TokenTableError as exc:
             return DiskResult(
                 **base,
-                outcome=Outcome.SKIPPED if skipped else Outcome.FAILED,
-                error_code=code,
-                message="recorded by an earlier run; not retried",
+                outcome=Outcome.FAILED,
+                error_code="TokenTable.Error",
+                message=f"{exc} (no ECS call made)",
             )
-        return self._create(intent, base)
-
-    def _create(self, intent: Intent, base: dict[str, Any]) -> DiskResult:
+        attempt.lease_until = sent.lease_until
+        prior_doubt = attempt.doubt
+        attempt.doubt = True
+        request = attempt.request.model_copy(update={"client_token": attempt.client_token})
         started = time.perf_counter()
         try:
-            created = self.ecs.create_snapshot(intent.request, pace=self.limiter.acquire)
+            created = self.ecs.create_snapshot(
+                request,
+                pace=lambda: self._pace(attempt),
+                renew=lambda e, d: self._renew(attempt, e, d or prior_doubt),
+            )
+        except _Stop:
+            latency = (time.perf_counter() - started) * 1000
+            return self._stopped(attempt, base, latency_ms=round(latency, 1))
         except EcsError as exc:
             latency = (time.perf_counter() - started) * 1000
             self.stats.saw_latency(latency)
-            return self._record_failure(intent, base, exc, latency)
+            if attempt.found:
+                return self._adopt(
+                    attempt, base, attempt.found, "made by an earlier attempt (found by its slot tag)"
+                )
+            if attempt.lost is not None:
+                return self._stopped(attempt, base)
+            # Definitive answer to a clean slot: nothing is in doubt; else keep what we knew.
+            attempt.doubt = exc.may_have_acted or prior_doubt or exc.attempts > 1
+            if not exc.keeps_token:
+                attempt.generation += 1
+            return self._after_error(attempt, base, exc, latency)
         latency = (time.perf_counter() - started) * 1000
         self.stats.saw_latency(latency)
         message = None
         try:
-            self.table.complete(intent.token, self.owner, created.snapshot_id)
+            self._table(lambda: self.table.complete(intent.token, self.owner, created.snapshot_id))
         except TokenTableError as exc:
-            # The snapshot exists; the claim will expire and the next run completes the record
-            # through the same ClientToken (ECS answers with this SnapshotId again).
+            # The snapshot exists and the record says SENT (in doubt): the next owner finds it by tag.
             self._saw_table_error(exc)
             message = f"snapshot created but not recorded: {exc}"
         return DiskResult(
@@ -230,29 +434,250 @@ class Executor:
             message=message,
         )
 
+    def _pace(self, attempt: _Attempt) -> None:
+        """Before each CreateSnapshot attempt: the rate limit, then the lease if it runs low."""
+        self.limiter.acquire()
+        needed = self.ecs.config.read_timeout_ms / 1000 + LEASE_MARGIN_SECONDS
+        if attempt.lease_until - self.table.clock() >= needed:
+            attempt.sent += 1
+            return
+        try:
+            renewed = self._table(
+                lambda: self.table.renew_lease(
+                    attempt.intent.token, self.owner, lease_seconds=self.lease_seconds
+                )
+            )
+        except TokenTableError as exc:
+            self._saw_table_error(exc)
+            attempt.lost = f"could not renew the lease before sending: {exc}"
+            attempt.lost_by = exc
+            raise _Stop from exc
+        attempt.lease_until = renewed.lease_until
+        attempt.sent += 1
+
+    def _renew(self, attempt: _Attempt, error: EcsError, in_doubt: bool) -> str | None:
+        """Before a retry after a definitive answer: the next generation, recorded first; or None."""
+        intent = attempt.intent
+        if in_doubt or error.code == "IdempotentParameterMismatch":
+            try:
+                found = self._lookup(intent)
+            except EcsError:
+                return None  # cannot tell whether a snapshot exists: stop, the record stays in doubt
+            if found:
+                attempt.found = found
+                return None
+        generation = attempt.generation + 1
+        try:
+            sent = self._table(
+                lambda: self.table.mark_sent(
+                    intent.token, self.owner, generation=generation, lease_seconds=self.lease_seconds
+                )
+            )
+        except TokenTableError as exc:
+            self._saw_table_error(exc)
+            attempt.lost = f"could not record the next ClientToken generation: {exc}"
+            attempt.lost_by = exc
+            return None
+        attempt.generation = generation
+        attempt.lease_until = sent.lease_until
+        return attempt.client_token
+
+    def _stopped(self, attempt: _Attempt, base: dict[str, Any], **detail: Any) -> DiskResult:
+        """The owner stopped mid-call because a table write failed: the table is down (deferred),
+        refused us (the invocation stops), or the claim changed hands (``in_progress`` elsewhere)."""
+        why = attempt.lost or "stopped"
+        if isinstance(attempt.lost_by, TokenTableUnavailable):
+            return _table_down(base, why, called=attempt.sent > 0)
+        if isinstance(attempt.lost_by, TokenTableFatal):
+            return self._abort_on(base, "TokenTable.Fatal", why, **detail)
+        return DiskResult(**base, outcome=Outcome.IN_PROGRESS, message=why, **detail)
+
+    def _after_error(
+        self, attempt: _Attempt, base: dict[str, Any], exc: EcsError, latency: float
+    ) -> DiskResult:
+        detail = {"attempts": exc.attempts, "latency_ms": round(latency, 1)}
+        if exc.code == "IdempotentParameterMismatch":
+            try:
+                found = self._lookup(attempt.intent)
+            except EcsError:
+                found = []
+            if found:
+                return self._adopt(
+                    attempt,
+                    base,
+                    found,
+                    "the slot's snapshot exists (ClientToken used with other parameters)",
+                )
+        if exc.invocation_wide:
+            self._record(attempt, exc.code, retryable=True, detail=exc.message)
+            return self._abort_on(base, exc.code, exc.message, **detail)
+        if exc.disposition is Disposition.RETRY:
+            return self._defer(attempt, base, exc.code, exc.message, **detail)
+        outcome = Outcome.SKIPPED if exc.disposition is Disposition.SKIP else Outcome.FAILED
+        message = self._record(attempt, exc.code, retryable=False, detail=exc.message)
+        return DiskResult(**base, outcome=outcome, error_code=exc.code, message=message, **detail)
+
+    def _defer(
+        self, attempt: _Attempt, base: dict[str, Any], code: str, message: str, **detail: Any
+    ) -> DiskResult:
+        """A retryable end: deferred, or failed for good once ``max_deliveries`` have tried."""
+        if attempt.deliveries < self.max_deliveries:
+            note = self._record(attempt, code, retryable=True, detail=message)
+            return DiskResult(**base, outcome=Outcome.DEFERRED, error_code=code, message=note, **detail)
+        if attempt.doubt:
+            try:
+                found = self._lookup(attempt.intent)
+            except EcsError:
+                found = []
+            if found:
+                return self._adopt(attempt, base, found, "made by an earlier attempt (found by its slot tag)")
+        gave_up = f"gave up after {attempt.deliveries} deliveries: {message}"
+        note = self._record(attempt, code, retryable=False, detail=gave_up)
+        return DiskResult(**base, outcome=Outcome.FAILED, error_code=code, message=note, **detail)
+
+    def _record(self, attempt: _Attempt, code: str, *, retryable: bool, detail: str) -> str:
+        """Write the attempt's failure; returns the message (noting a write that did not happen)."""
+        try:
+            self._table(
+                lambda: self.table.fail(
+                    attempt.intent.token,
+                    self.owner,
+                    code,
+                    retryable=retryable,
+                    generation=attempt.generation,
+                    in_doubt=attempt.doubt,
+                    detail=detail[:240],
+                )
+            )
+        except TokenTableError as exc:
+            self._saw_table_error(exc)
+            return f"{detail}; failure not recorded: {exc}"
+        return detail
+
+    def _lookup(self, intent: Intent) -> list[SlotSnapshot]:
+        """The slot's live snapshots at ECS (by its tag), oldest first."""
+        from snapstack.targets import find_slot_snapshots
+
+        found = find_slot_snapshots(self.ecs, self.ecs.config.region_id, intent.disk_id, intent.token)
+        return [s for s in found if s.status != "failed"]
+
+    def _adopt(
+        self, attempt: _Attempt, base: dict[str, Any], found: list[SlotSnapshot], why: str
+    ) -> DiskResult:
+        """Complete the record with the slot's snapshot that already exists."""
+        snap = found[0]
+        notes = []
+        changed = _changed_fields(snap, attempt.request)
+        if changed:
+            notes.append(f"the request changed since that snapshot was made: {', '.join(changed)}")
+        if len(found) > 1:
+            notes.append(
+                f"{len(found)} snapshots carry this slot's tag: {', '.join(s.snapshot_id for s in found)}"
+            )
+        message = why
+        try:
+            self._table(lambda: self.table.complete(attempt.intent.token, self.owner, snap.snapshot_id))
+        except TokenTableError as exc:
+            self._saw_table_error(exc)
+            message = f"{why}; not recorded: {exc}"
+        return DiskResult(
+            **base,
+            outcome=Outcome.DEDUPLICATED,
+            snapshot_id=snap.snapshot_id,
+            message=message,
+            warning="; ".join(notes) or None,
+        )
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _table(self, call: Callable[[], T]) -> T:
+        """A token-table call, retried while the table answers "not now" (``ecs/retry.py``)."""
+        try:
+            return call_with_retries(
+                call,
+                retryable=lambda e: isinstance(e, TokenTableUnavailable),
+                deadline=self.deadline,
+                rng=self._rng,
+                sleep=self.sleep,
+            )
+        except TokenTableError as exc:
+            self._saw_table_error(exc)
+            raise
+
     def _saw_table_error(self, exc: TokenTableError) -> None:
         if isinstance(exc, TokenTableUnavailable):
             self.table_down.set()
+        elif isinstance(exc, TokenTableFatal):
+            self._set_fatal("TokenTable.Fatal", str(exc))
 
-    def _record_failure(
-        self, intent: Intent, base: dict[str, Any], exc: EcsError, latency: float
-    ) -> DiskResult:
-        outcome = {
-            Disposition.RETRY: Outcome.DEFERRED,
-            Disposition.SKIP: Outcome.SKIPPED,
-            Disposition.FAIL: Outcome.FAILED,
-        }[exc.disposition]
-        message = exc.message
-        try:
-            self.table.fail(intent.token, self.owner, exc.code, retryable=exc.retryable)
-        except TokenTableError as table_exc:
-            self._saw_table_error(table_exc)
-            message = f"{message}; failure not recorded: {table_exc}"
+    def _set_fatal(self, code: str, message: str) -> None:
+        with self._lock:
+            if self.fatal is None:
+                self.fatal = InvocationAbort(code, message)
+
+    def _abort_on(self, base: dict[str, Any], code: str, message: str, **detail: Any) -> DiskResult:
+        self._set_fatal(code, message)
         return DiskResult(
             **base,
-            outcome=outcome,
-            error_code=exc.code,
-            message=message,
-            attempts=exc.attempts,
-            latency_ms=round(latency, 1),
+            outcome=Outcome.DEFERRED,
+            error_code=code,
+            message=f"{message} (stops the invocation: FC retries it)",
+            **detail,
         )
+
+
+def _base(intent: Intent) -> dict[str, Any]:
+    return {"disk_id": intent.disk_id, "token": intent.token}
+
+
+def _table_down(base: dict[str, Any], why: str, *, called: bool = False) -> DiskResult:
+    # Deferred, not failed: FC's retry of this event finishes the disk once the table is back.
+    note = "the slot is in doubt: the next delivery looks it up first" if called else "no ECS call made"
+    return DiskResult(
+        **base,
+        outcome=Outcome.DEFERRED,
+        error_code="TokenTable.Unavailable",
+        message=f"{why} ({note})",
+    )
+
+
+def _recorded_failure(base: dict[str, Any], record: TokenRecord) -> DiskResult:
+    code = record.error_code or "Unknown"
+    skipped = classify(code).disposition is Disposition.SKIP and "gave up" not in (record.detail or "")
+    why = f" ({record.detail})" if record.detail else ""
+    return DiskResult(
+        **base,
+        outcome=Outcome.SKIPPED if skipped else Outcome.FAILED,
+        error_code=code,
+        message=f"recorded by an earlier run{why}; not retried (`snapstack tokens retry` re-arms it)",
+    )
+
+
+#: Request values fixed per slot: the first delivery's are stored in the record's meta and reused.
+_FIXED = {"snapshot_name": "name", "description": "description"}
+
+
+def _fixed_values(request: CreateSnapshotRequest) -> dict[str, str]:
+    values = {key: getattr(request, attr) for attr, key in _FIXED.items()}
+    return {key: value for key, value in values.items() if isinstance(value, str)}
+
+
+def _fixed_request(request: CreateSnapshotRequest, record: TokenRecord) -> CreateSnapshotRequest:
+    """The request with the values this slot's first delivery used (an event time in a name...)."""
+    update = {attr: record.meta[key] for attr, key in _FIXED.items() if key in record.meta}
+    return request.model_copy(update=update) if update else request
+
+
+def _changed_fields(snap: SlotSnapshot, request: CreateSnapshotRequest) -> list[str]:
+    """Which of the request's values differ from the snapshot that exists (for the warning)."""
+    changed = []
+    if request.snapshot_name is not None and snap.name != request.snapshot_name:
+        changed.append(f"SnapshotName ({snap.name!r} -> {request.snapshot_name!r})")
+    if request.description is not None and snap.description != request.description:
+        changed.append("Description")
+    if snap.retention_days != request.retention_days:
+        changed.append(f"RetentionDays ({snap.retention_days} -> {request.retention_days})")
+    wanted = {t.key: t.value for t in request.tags}
+    if {k: v for k, v in snap.tags.items() if k in wanted} != wanted:
+        changed.append("Tags")
+    return changed

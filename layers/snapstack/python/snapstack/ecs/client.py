@@ -10,7 +10,14 @@ whether it may be retried (``errors.ERRORS``).
 
 A transport failure after the request left is *ambiguous*: ECS may have created the snapshot.
 It is retried with the same ClientToken, which ECS answers with the same SnapshotId; that is
-why ``create_snapshot`` always sends a token.
+why ``create_snapshot`` always sends a token. A *definitive* error answer (``EcsError.keeps_token``
+is False) is never followed by the same token: ECS may answer a used token with its first
+result forever. Before such a retry ``create_snapshot`` asks its ``renew`` hook for the next token
+(the executor records the new generation in the token table first, see ``execute.py``).
+
+Timeouts: ``SNAPSTACK_ECS_CONNECT_TIMEOUT`` (default 5 s) and ``SNAPSTACK_ECS_READ_TIMEOUT``
+(default 30 s, three times the SDK's 10 s): a CreateSnapshot that ECS commits slowly should get
+its answer, not become ambiguous; the lease (``SNAPSTACK_LEASE_SECONDS``, 120 s) stays well above it.
 """
 
 from __future__ import annotations
@@ -27,6 +34,13 @@ from snapstack.ecs.credentials import Credentials
 from snapstack.ecs.errors import EcsApiError, EcsError, EcsTransportError
 from snapstack.ecs.request import CreateSnapshotRequest
 from snapstack.ecs.retry import Deadline, RetryBudget, RetryPolicy
+from snapstack.tokens.slots import client_token_at
+
+#: Called before a retry that needs a new ClientToken: (the definitive error, whether an earlier
+#: attempt of this call may have reached ECS) -> the token to send next, or None to stop.
+RenewToken = Callable[[EcsError, bool], "str | None"]
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
+DEFAULT_READ_TIMEOUT_S = 30.0
 
 # Messages of requests/urllib3 errors raised before any byte of the request was sent.
 _NOT_SENT_MARKERS = (
@@ -46,8 +60,8 @@ class EcsConfig:
     region_id: str
     endpoint: str | None = None
     protocol: str = "https"
-    connect_timeout_ms: int = 5000
-    read_timeout_ms: int = 10000
+    connect_timeout_ms: int = int(DEFAULT_CONNECT_TIMEOUT_S * 1000)
+    read_timeout_ms: int = int(DEFAULT_READ_TIMEOUT_S * 1000)
     signature_algorithm: str | None = None  # None = the SDK default (V3); "v2" = legacy RPC
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -65,6 +79,8 @@ class EcsConfig:
             or fallback_region,
             "endpoint": env.get("SNAPSTACK_ECS_ENDPOINT") or None,
             "protocol": env.get("SNAPSTACK_ECS_PROTOCOL") or "https",
+            "connect_timeout_ms": _millis(env, "SNAPSTACK_ECS_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT_S),
+            "read_timeout_ms": _millis(env, "SNAPSTACK_ECS_READ_TIMEOUT", DEFAULT_READ_TIMEOUT_S),
             "retry": RetryPolicy(
                 max_attempts=int(env.get("SNAPSTACK_RETRY_MAX_ATTEMPTS") or RetryPolicy.max_attempts),
                 base_delay=float(env.get("SNAPSTACK_RETRY_BASE_DELAY") or RetryPolicy.base_delay),
@@ -75,6 +91,19 @@ class EcsConfig:
         if not values["region_id"]:
             raise EcsError("InvalidParameter", "no region: set SNAPSTACK_REGION or FC_REGION")
         return cls(**values)
+
+
+def _millis(env: Mapping[str, str], name: str, default_seconds: float) -> int:
+    text = env.get(name)
+    if not text:
+        return int(default_seconds * 1000)
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise EcsError("InvalidParameter", f"{name} must be seconds in (0, 3600], not {text!r}")
+    return int(seconds * 1000)
 
 
 @dataclass(frozen=True)
@@ -155,21 +184,34 @@ class EcsClient:
         self._on_error = on_error
 
     def create_snapshot(
-        self, request: CreateSnapshotRequest, *, pace: Callable[[], None] | None = None
+        self,
+        request: CreateSnapshotRequest,
+        *,
+        pace: Callable[[], None] | None = None,
+        renew: RenewToken | None = None,
     ) -> CreateSnapshotResult:
-        """Create one snapshot; retries reuse one ClientToken, so ECS makes at most one.
+        """Create one snapshot. Retries after no answer or a 5xx reuse the ClientToken (ECS makes
+        at most one snapshot per token); a retry after a definitive error answer uses the token
+        ``renew`` returns (by default the next generation of the first token; None stops).
 
         ``pace`` runs before every attempt, retries included (a rate limiter's ``acquire``), so
         retried throttles are paced like first attempts instead of feeding more throttles.
+        Raises ``EcsError`` (the last one) when the retries end.
         """
         if request.client_token is None:
             request = request.model_copy(update={"client_token": f"snapstack-{uuid.uuid4().hex}"})
-        token = request.client_token or ""
-        body, attempts = self._call("create_snapshot", request.to_sdk(), pace)
+        sdk_request = request.to_sdk()
+        first = request.client_token or ""
+        generations = iter(range(1, 1 << 30))
+
+        def next_generation(_error: EcsError, _doubt: bool) -> str | None:
+            return client_token_at(first, next(generations))
+
+        body, attempts = self._call("create_snapshot", sdk_request, pace, renew or next_generation)
         return CreateSnapshotResult(
             snapshot_id=body.snapshot_id,
             request_id=body.request_id,
-            client_token=token,
+            client_token=sdk_request.client_token,
             attempts=attempts,
         )
 
@@ -179,7 +221,11 @@ class EcsClient:
         return body
 
     def _call(
-        self, operation: str, sdk_request: Any, pace: Callable[[], None] | None = None
+        self,
+        operation: str,
+        sdk_request: Any,
+        pace: Callable[[], None] | None = None,
+        renew: RenewToken | None = None,
     ) -> tuple[Any, int]:
         from darabonba.runtime import RuntimeOptions
 
@@ -187,6 +233,7 @@ class EcsClient:
         policy = self.config.retry
         self.budget.record_call()
         attempt = 0
+        in_doubt = False  # an attempt of this call may have reached ECS and acted
         while True:
             attempt += 1
             if pace is not None:
@@ -202,6 +249,12 @@ class EcsClient:
                 wait = policy.backoff(attempt, self._rng, error.retry_after)
                 if not self._may_retry(error, attempt, wait):
                     raise error from raw
+                if renew is not None and not error.keeps_token:
+                    token = renew(error, in_doubt)
+                    if token is None:
+                        raise error from raw
+                    sdk_request.client_token = token
+                in_doubt = in_doubt or error.may_have_acted
             self._sleep(wait)
 
     def _may_retry(self, error: EcsError, attempt: int, wait: float) -> bool:

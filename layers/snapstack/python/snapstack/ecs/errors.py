@@ -5,6 +5,19 @@ disposition — retry with backoff, skip (there is nothing to snapshot), or fail
 reason. The client, the handlers and the emulator all read this table; retry decisions are
 made nowhere else. Codes outside the seed that the API really returns (auth, throttling
 variants, missing parameters) are in the table too, marked ``seed=False``.
+
+Two more facts per error decide the dedupe protocol (``execute.py``):
+
+- ``EcsError.keeps_token``: whether a retry may send the *same* ClientToken. ECS's idempotence
+  guide says to retry with the same token only after 500/503 or no answer
+  (https://www.alibabacloud.com/help/en/ecs/developer-reference/how-to-ensure-idempotence,
+  doc-detail/25693), and a token already used answers with its first result. So transport
+  failures, 5xx answers and ``IdempotentProcessing`` (our own earlier request with this token is
+  still running) keep the token; any other answer is *definitive*, and the next request of the
+  slot uses a new token generation.
+- ``ErrorSpec.scope``: ``request`` errors concern one disk; ``invocation`` errors (account state,
+  credentials, RAM permission) would fail every disk the same way, so they fail the invocation
+  (FC retries it later) instead of being recorded against each disk.
 """
 
 from __future__ import annotations
@@ -31,9 +44,11 @@ class ErrorSpec:
     disposition: Disposition
     reason: str
     seed: bool = True
+    scope: str = "request"  # or "invocation": the account or the credentials, not this disk
 
 
 R, S, F = Disposition.RETRY, Disposition.SKIP, Disposition.FAIL
+INVOCATION = "invocation"
 
 _ROWS: tuple[ErrorSpec, ...] = (
     # --- the CreateSnapshot contract (seed), in its order -------------------------------------------
@@ -147,6 +162,7 @@ _ROWS: tuple[ErrorSpec, ...] = (
         "Your account does not have enough balance.",
         F,
         "account state",
+        scope=INVOCATION,
     ),
     ErrorSpec(
         "InvalidAccountStatus.SnapshotServiceUnavailable",
@@ -154,6 +170,7 @@ _ROWS: tuple[ErrorSpec, ...] = (
         "Snapshot service has not been opened yet.",
         F,
         "account state: snapshot service not activated",
+        scope=INVOCATION,
     ),
     ErrorSpec(
         "IncorrectVolumeStatus",
@@ -166,8 +183,9 @@ _ROWS: tuple[ErrorSpec, ...] = (
         "IdempotentParameterMismatch",
         403,
         "The specified clientToken is used.",
-        F,
-        "the same ClientToken was used with other parameters: a bug or a changed policy, never retry",
+        R,
+        "the token was used with other parameters (a policy edited between deliveries): the slot's "
+        "snapshot is looked up by its tag, else a new token generation is used",
     ),
     ErrorSpec(
         "IncorrectDiskType.NotSupport",
@@ -296,6 +314,7 @@ _ROWS: tuple[ErrorSpec, ...] = (
         F,
         "auth: unknown AccessKey id",
         seed=False,
+        scope=INVOCATION,
     ),
     ErrorSpec(
         "SignatureDoesNotMatch",
@@ -304,6 +323,7 @@ _ROWS: tuple[ErrorSpec, ...] = (
         F,
         "auth: wrong AccessKey secret or a corrupted request",
         seed=False,
+        scope=INVOCATION,
     ),
     ErrorSpec(
         "IncompleteSignature",
@@ -312,6 +332,7 @@ _ROWS: tuple[ErrorSpec, ...] = (
         F,
         "auth: the signature or its headers are missing or malformed",
         seed=False,
+        scope=INVOCATION,
     ),
     ErrorSpec(
         "InvalidSecurityToken.Expired",
@@ -320,6 +341,7 @@ _ROWS: tuple[ErrorSpec, ...] = (
         F,
         "auth: the STS token expired (FC hands out a fresh one per invocation)",
         seed=False,
+        scope=INVOCATION,
     ),
     ErrorSpec(
         "InvalidSecurityToken.Malformed",
@@ -328,6 +350,7 @@ _ROWS: tuple[ErrorSpec, ...] = (
         F,
         "auth: the STS token is not valid",
         seed=False,
+        scope=INVOCATION,
     ),
     ErrorSpec(
         "InvalidSecurityToken.MismatchWithAccessKey",
@@ -336,6 +359,7 @@ _ROWS: tuple[ErrorSpec, ...] = (
         F,
         "auth: the STS token belongs to other credentials",
         seed=False,
+        scope=INVOCATION,
     ),
     ErrorSpec(
         "SignatureNonceUsed",
@@ -352,6 +376,7 @@ _ROWS: tuple[ErrorSpec, ...] = (
         F,
         "the local clock is off by more than 15 minutes",
         seed=False,
+        scope=INVOCATION,
     ),
     ErrorSpec(
         "Forbidden.RAM",
@@ -360,6 +385,7 @@ _ROWS: tuple[ErrorSpec, ...] = (
         F,
         "auth: the role lacks the RAM permission",
         seed=False,
+        scope=INVOCATION,
     ),
     ErrorSpec(
         "InvalidAction.NotFound",
@@ -401,6 +427,7 @@ _ROWS: tuple[ErrorSpec, ...] = (
         F,
         "configuration: neither the FC context nor the environment had credentials",
         seed=False,
+        scope=INVOCATION,
     ),
     # --- transport, no answer from the service (our own codes) ----------------------------------------
     ErrorSpec(
@@ -473,21 +500,54 @@ class EcsError(Exception):
 
     @property
     def retryable(self) -> bool:
-        """True when the same request may be sent again."""
+        """True when the request may be sent again (see ``keeps_token`` for which ClientToken)."""
         return self.spec.disposition is Disposition.RETRY
+
+    @property
+    def keeps_token(self) -> bool:
+        """True when a retry must reuse the same ClientToken (no definitive answer about it)."""
+        return True
+
+    @property
+    def may_have_acted(self) -> bool:
+        """True when the service may have carried the request out despite this error."""
+        return False
+
+    @property
+    def invocation_wide(self) -> bool:
+        """True for account- and credential-level errors: they fail the invocation, not one disk."""
+        return self.spec.scope == INVOCATION
 
 
 class EcsApiError(EcsError):
     """The service answered with an error."""
 
+    @property
+    def keeps_token(self) -> bool:
+        """Only a 5xx answer or ``IdempotentProcessing`` leaves the token's fate open."""
+        return (self.status or 0) >= 500 or self.code == "IdempotentProcessing"
+
+    @property
+    def may_have_acted(self) -> bool:
+        """A 5xx may come after the work was done; IdempotentProcessing says it is under way."""
+        return self.keeps_token
+
 
 class EcsTransportError(EcsError):
-    """No (usable) answer. ``ambiguous`` when the request may have reached the service."""
+    """No (usable) answer. ``ambiguous`` when the request may have reached the service.
+
+    Transport errors always keep the token: without an answer nothing is known about it.
+    """
 
     @property
     def ambiguous(self) -> bool:
         """True when the service may have acted on the request."""
         return self.code == "Transport.Ambiguous"
+
+    @property
+    def may_have_acted(self) -> bool:
+        """Anything but a connection that was never made may have reached the service."""
+        return self.code != "Transport.ConnectionFailed"
 
 
 @dataclass(frozen=True)

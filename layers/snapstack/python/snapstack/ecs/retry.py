@@ -5,6 +5,10 @@ so a fleet of throttled calls spreads out instead of retrying in lock-step. A se
 ``retry-after`` is a floor. Three bounds stop retrying: attempts per call, a budget of retries
 shared by every call of one invocation (so a throttling storm cannot multiply load), and the
 time left in the invocation.
+
+Two callers use these decisions: the ECS client (``EcsClient._call``) and the token-table calls
+of the executor (``call_with_retries`` with ``TABLE_RETRY``), so a transient table error is
+retried with backoff before it counts as an outage.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -77,3 +84,36 @@ class Deadline:
     def remaining(self) -> float:
         """Seconds left (infinity when there is no limit)."""
         return float("inf") if self._end is None else self._end - self._clock()
+
+
+#: Token-table calls: quick retries over about a second, so one dropped connection or one "try
+#: again" reply is absorbed, while a table that stays down is declared down within that second.
+TABLE_RETRY = RetryPolicy(max_attempts=4, base_delay=0.05, max_delay=0.5, deadline_margin=1.0)
+
+
+def call_with_retries(
+    call: Callable[[], T],
+    *,
+    retryable: Callable[[BaseException], bool],
+    policy: RetryPolicy = TABLE_RETRY,
+    deadline: Deadline | None = None,
+    rng: random.Random | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """``call()``, retried with ``policy``'s backoff while ``retryable(error)`` holds.
+
+    The last error is raised once the attempts or the deadline run out. ``call`` must be safe to
+    repeat (the token table's transitions are: see ``tokens/base.py``).
+    """
+    draw = rng or random.Random()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return call()
+        except Exception as exc:
+            wait = policy.backoff(attempt, draw)
+            left = float("inf") if deadline is None else deadline.remaining()
+            if not retryable(exc) or attempt >= policy.max_attempts or left - wait <= policy.deadline_margin:
+                raise
+        sleep(wait)

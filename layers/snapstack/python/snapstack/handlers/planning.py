@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from snapstack.ecs.errors import InvalidRequest
-from snapstack.execute import DiskResult, Intent, Outcome
+from snapstack.execute import DiskResult, Hold, Intent, Outcome
+from snapstack.handlers.runtime import current_invocation
 from snapstack.targets import Disk, describe_instance_ids, matches
 from snapstack.tokens.slots import client_token, slot_key
 
@@ -32,12 +33,23 @@ def build_intents(
 ) -> tuple[list[Intent], list[DiskResult]]:
     """One intent per disk; a disk whose request breaks a rule fails here, with no ECS call.
 
-    Each disk's slot key is ``slot_parts`` plus ``disk``: what the snapshot is for.
+    Each disk's slot key is ``slot_parts`` plus ``disk`` (what the snapshot is for) plus the
+    namespace (decision D3): the FC service, the function and the policy, as ``ns_stack``,
+    ``ns_function`` and ``ns_policy``, so two stacks or two policies never share a ClientToken.
+
+    A disk whose instance was never started is ``skipped`` (ECS refuses it until the instance has
+    run once: nothing to back up yet); one whose instance is starting or stopping gets a ``Hold``
+    (the executor defers it without an ECS call, within the delivery bound).
     """
     intents: list[Intent] = []
     refused: list[DiskResult] = []
+    namespace = _namespace(policy.name)
     for disk in disks:
-        token = client_token(key := slot_key(trigger, **slot_parts, disk=disk.disk_id))
+        token = client_token(key := slot_key(trigger, **slot_parts, disk=disk.disk_id, **namespace))
+        blocked, hold = _instance_check(disk, token)
+        if blocked is not None:
+            refused.append(blocked)
+            continue
         values = {
             "policy": policy.name,
             "trigger": trigger,
@@ -70,9 +82,46 @@ def build_intents(
                 token=token,
                 request=request,
                 labels=labels,
+                hold=hold,
             )
         )
     return intents, refused
+
+
+#: Instance states ECS snapshots in (CreateSnapshot: "not in the Stopped or Running state").
+SNAPSHOTTABLE_INSTANCE_STATES = frozenset({"Running", "Stopped"})
+
+
+def _namespace(policy: str) -> dict[str, str]:
+    invocation = current_invocation()
+    return {
+        "ns_stack": invocation.service_name if invocation else "",
+        "ns_function": invocation.function_name if invocation else "",
+        "ns_policy": policy,
+    }
+
+
+def _instance_check(disk: Disk, token: str) -> tuple[DiskResult | None, Hold | None]:
+    """A skip for a disk ECS can never snapshot yet, or a hold for one it cannot right now."""
+    instance = disk.instance
+    if instance is None:
+        return None, None
+    if not instance.ever_started:
+        skip = DiskResult(
+            disk_id=disk.disk_id,
+            outcome=Outcome.SKIPPED,
+            token=token,
+            error_code="IncorrectInstanceStatus",
+            message=f"instance {instance.instance_id} has never been started: ECS refuses snapshots "
+            "of its disks until it has run once (no ECS call made)",
+        )
+        return skip, None
+    if instance.status not in SNAPSHOTTABLE_INSTANCE_STATES:
+        return None, Hold(
+            code="IncorrectInstanceStatus",
+            message=f"instance {instance.instance_id} is {instance.status}, not Running or Stopped",
+        )
+    return None, None
 
 
 def split_allowed(

@@ -9,14 +9,22 @@
 An invocation that leaves disks deferred or in progress elsewhere raises ``IncompleteRun``
 (unless ``SNAPSTACK_RETRY_INCOMPLETE=false``) so FC's async retry runs it again; the rerun
 does only what is missing. A failure to reach ECS or the token table before any disk was
-decided is raised too, for the same reason. Bad input is never raised: a retry cannot fix it.
+decided is raised too, for the same reason, and so is ``InvocationFailed`` when the executor
+stopped the invocation (the token table refused our credentials or is missing; an account- or
+credential-level ECS error). Bad input is never raised: a retry cannot fix it.
 A configuration that cannot be used is raised as ``ConfigError`` (error_code ``ConfigError``,
 metric ``ConfigErrors``): it is not the event's fault, so it must fail the invocation where FC
 records and alerts on it, not pass quietly as bad input on every run.
+
+The token table is opened once per process and URL, and handed the invocation's credentials
+(from the FC context) on every invocation, so STS rotation never leaves it signing with stale
+keys. ``SNAPSTACK_MAX_DELIVERIES`` (default 4, FC's default delivery count) bounds how many
+deliveries may work on one slot before it ends failed.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -27,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from snapstack.config import ConfigError, lease_seconds, token_table_url
 from snapstack.ecs.errors import EcsError, InvalidRequest
 from snapstack.events.errors import EventDecodeError
-from snapstack.execute import DiskResult, Executor, Intent, Outcome, RunStats
+from snapstack.execute import DEFAULT_MAX_DELIVERIES, DiskResult, Executor, Intent, Outcome, RunStats
 from snapstack.invocation import Invocation
 from snapstack.observability import bind_invocation, emit_metrics, log_fields
 from snapstack.ratelimit import RateLimiter
@@ -41,6 +49,15 @@ if TYPE_CHECKING:
     from snapstack.tokens.base import TokenTable
 
 _tables: dict[str, TokenTable] = {}  # one per URL per process: connections outlive invocations
+# The invocation being planned in this thread (planning reads its FC service and function names).
+_current: contextvars.ContextVar[Invocation | None] = contextvars.ContextVar(
+    "snapstack_invocation", default=None
+)
+
+
+def current_invocation() -> Invocation | None:
+    """The invocation this thread is planning, if any (set by ``prepare``)."""
+    return _current.get()
 
 
 class BadInput(Exception):
@@ -60,6 +77,16 @@ class DependencyUnavailable(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class InvocationFailed(Exception):
+    """The executor stopped the invocation (see the module docstring): FC should retry it."""
+
+    def __init__(self, code: str, message: str, summary: dict[str, Any]) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.summary = summary
 
 
 class IncompleteRun(Exception):
@@ -134,8 +161,10 @@ def prepare(
     invocation = Invocation.from_fc(context)
     logger = bind_invocation(invocation)
     runtime = Runtime(invocation, logger, RunStats(), function_dir)
+    _current.set(invocation)
     try:
         runtime.lease_seconds = lease_seconds()
+        max_deliveries()
         return runtime, planner(event, runtime)
     except ConfigError as exc:
         logger.error("configuration error: nothing was done", extra=_error_fields(exc))
@@ -157,16 +186,20 @@ def invoke(
         return plan
     invocation, logger = runtime.invocation, runtime.logger
     results = list(plan.results)
+    executor: Executor | None = None
     if plan.intents:
+        table = table_for(token_table_url())
+        _hand_credentials(table, invocation)
         executor = Executor(
             ecs=runtime.ecs,
-            table=table_for(token_table_url()),
+            table=table,
             owner=f"{invocation.request_id}@{default_owner()}",
             limiter=RateLimiter(plan.policy.rate_limit),
             deadline=invocation.deadline(),
             logger=logger,
             stats=runtime.stats,
             lease_seconds=runtime.lease_seconds,
+            max_deliveries=max_deliveries(),
         )
         results += executor.run(plan.intents, plan.policy.concurrency)
     summary = summarise(invocation, trigger, plan, results)
@@ -174,6 +207,12 @@ def invoke(
     # Nested: several outcome names ("created") are reserved attributes of a LogRecord.
     counts = {o.value: summary[o.value] for o in Outcome}
     logger.info("invocation summary", extra={"counts": counts, **plan.labels, "notes": plan.notes})
+    if executor is not None and executor.fatal is not None:
+        fatal = executor.fatal
+        logger.error(
+            "invocation failed: FC retries it", extra=log_fields(error_code=fatal.code, error=fatal.message)
+        )
+        raise InvocationFailed(fatal.code, fatal.message, summary)
     if (summary["deferred"] or summary["in_progress"]) and _retry_incomplete():
         raise IncompleteRun(summary)
     return summary
@@ -243,6 +282,30 @@ def _error_fields(exc: Exception) -> dict[str, Any]:
     if isinstance(exc, DependencyUnavailable):
         return log_fields(error_code=exc.code, error=exc.message)
     return log_fields(error_code=type(exc).__name__, error=str(exc))
+
+
+def _hand_credentials(table: TokenTable, invocation: Invocation) -> None:
+    """Give the table this invocation's credentials (the FC context's, else the environment's)."""
+    from snapstack.ecs.credentials import CredentialsNotFound, resolve_credentials
+
+    try:
+        creds = resolve_credentials(invocation.context)
+    except CredentialsNotFound:
+        return  # the table keeps what it was built with (or reports the missing credentials itself)
+    table.use_credentials(creds.access_key_id, creds.access_key_secret, creds.security_token)
+
+
+def max_deliveries(env: dict[str, str] | None = None) -> int:
+    """``SNAPSTACK_MAX_DELIVERIES``: deliveries that may work on one slot (default 4)."""
+    source = os.environ if env is None else env
+    text = source.get("SNAPSTACK_MAX_DELIVERIES")
+    if not text:
+        return DEFAULT_MAX_DELIVERIES
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(
+            "environment", "SNAPSTACK_MAX_DELIVERIES", f"must be a whole number >= 1 (got {text!r})"
+        )
+    return int(text)
 
 
 def _retry_incomplete() -> bool:

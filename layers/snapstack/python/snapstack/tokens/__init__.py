@@ -15,14 +15,18 @@ from snapstack.tokens.base import (
     ClaimOutcome,
     ClaimResult,
     LeaseLost,
+    RearmRefused,
     TokenRecord,
     TokenState,
     TokenTable,
+    TokenTableAuthError,
     TokenTableError,
+    TokenTableFatal,
     TokenTableUnavailable,
     default_owner,
 )
-from snapstack.tokens.slots import client_token, slot_key
+from snapstack.tokens.slots import client_token, client_token_at, slot_key
+from snapstack.tokens.urls import redact_url
 
 #: The environment variable naming the token table's URL.
 URL_ENV = "SNAPSTACK_TOKEN_TABLE"
@@ -33,6 +37,7 @@ DEFAULT_URL = "sqlite:///.snapstack/tokens.db"
 _BACKENDS: dict[str, tuple[str, str]] = {
     "sqlite": ("snapstack.tokens.sqlite", "SqliteTokenTable"),
     "redis": ("snapstack.tokens.redis", "RedisTokenTable"),
+    "rediss": ("snapstack.tokens.redis", "RedisTokenTable"),  # Redis over TLS
     "tablestore": ("snapstack.tokens.tablestore", "TablestoreTokenTable"),
 }
 
@@ -42,14 +47,19 @@ __all__ = [
     "ClaimOutcome",
     "ClaimResult",
     "LeaseLost",
+    "RearmRefused",
     "TokenRecord",
     "TokenState",
     "TokenTable",
+    "TokenTableAuthError",
     "TokenTableError",
+    "TokenTableFatal",
     "TokenTableUnavailable",
     "client_token",
+    "client_token_at",
     "default_owner",
     "open_table",
+    "redact_url",
     "slot_key",
 ]
 
@@ -58,13 +68,16 @@ def open_table(url: str | None = None, **kwargs: Any) -> TokenTable:
     """Open the token table at ``url`` (default: ``$SNAPSTACK_TOKEN_TABLE``, else ``DEFAULT_URL``).
 
     ``kwargs`` go to the backend's constructor (``lease_seconds``, ``record_ttl_seconds``, ``clock``,
-    and backend options such as ``busy_timeout`` or ``socket_timeout``).
+    ``clock_skew_seconds``, and backend options such as ``busy_timeout`` or ``socket_timeout``).
+    ``ValueError`` for a URL no backend serves; its message never holds the URL's credentials.
     """
     url = url or os.environ.get(URL_ENV) or DEFAULT_URL
     scheme = url.partition("://")[0] if "://" in url else ""
     if scheme not in _BACKENDS:
         supported = ", ".join(sorted(_BACKENDS))
-        raise ValueError(f"unsupported token table URL {url!r}: the scheme must be one of {supported}")
+        raise ValueError(
+            f"unsupported token table URL {redact_url(url)!r}: the scheme must be one of {supported}"
+        )
     module_name, class_name = _BACKENDS[scheme]
     table_class: Callable[..., TokenTable] = getattr(importlib.import_module(module_name), class_name)
     return table_class(url, **kwargs)

@@ -27,8 +27,11 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import quote
 
-TOKEN_PREFIX = "ss1-"
+TOKEN_PREFIX = "ss2-"
+LEGACY_PREFIX = "ss1-"
 _TOKEN_HEX_CHARS = 32
+#: ClientToken's limit in CreateSnapshot (the seed): ASCII, at most 64 characters.
+MAX_CLIENT_TOKEN = 64
 # Kept literal for readability (timestamps, ARNs); none of them is a separator or the escape char.
 _SAFE = ":+@,;"
 
@@ -48,9 +51,24 @@ def slot_key(kind: str, **parts: str) -> str:
     return _component(kind) + fields
 
 
-def client_token(key: str) -> str:
-    """The ECS ClientToken (and token-table key) of the slot key ``key``: ``ss1-`` + 32 hex chars."""
+def client_token(key: str, *, prefix: str = TOKEN_PREFIX) -> str:
+    """The slot token (token-table key, ``snapstack:slot`` tag, generation-0 ClientToken) of ``key``.
+
+    ``prefix`` selects the derivation version: ``ss2-`` (current) or ``ss1-`` (legacy, pinned).
+    """
     if not key:
         raise ValueError("cannot derive a ClientToken from an empty slot key")
+    if prefix not in (TOKEN_PREFIX, LEGACY_PREFIX):
+        raise ValueError(f"unknown token prefix {prefix!r}")
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
-    return TOKEN_PREFIX + digest[:_TOKEN_HEX_CHARS]
+    return prefix + digest[:_TOKEN_HEX_CHARS]
+
+
+def client_token_at(slot_token: str, generation: int) -> str:
+    """The ClientToken sent to ECS for ``slot_token`` at ``generation`` (0: the slot token itself)."""
+    if generation < 0:
+        raise ValueError("a generation is a whole number >= 0")
+    token = slot_token if generation == 0 else f"{slot_token}-g{generation}"
+    if len(token) > MAX_CLIENT_TOKEN or not token.isascii():
+        raise ValueError(f"ClientToken {token!r} breaks CreateSnapshot's rule (ASCII, <= 64 characters)")
+    return token

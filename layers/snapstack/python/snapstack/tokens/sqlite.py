@@ -1,7 +1,19 @@
 """The embedded token table: one SQLite file, shared by the threads and processes of one machine.
 
 URL: ``sqlite:///relative/path.db`` (relative to the working directory when the table is made) or
-``sqlite:////absolute/path.db``. The parent directories and the table are created on first use.
+``sqlite:////absolute/path.db``. The parent directories and the table are created on first use,
+unless ``create=False`` (the ``tokens`` CLI: a path that does not exist is an error, not a new table).
+
+What it assumes, and what that means for dedupe:
+
+- One machine. Every process that shares the file shares one clock and one lock manager (lease
+  arithmetic uses that clock, with no skew margin). On Function Compute each *instance* has its own
+  file system, so each instance has its own table: duplicate deliveries that land on different
+  instances are not deduplicated by the table, only by ECS's ClientToken (while ECS remembers it) and
+  by the ``snapstack:slot`` tag lookup before retries. Use Redis or Tablestore on FC.
+- A writable path. FC's code directory (``/code``, the working directory) is read-only, so the
+  default relative ``.snapstack/tokens.db`` cannot be created there: every claim then fails with
+  ``TokenTableUnavailable`` and every disk is deferred. On FC point it at ``/tmp`` if at all.
 
 - Journal: WAL, so readers never block the writer and a commit appends to the log instead of rewriting
   pages. ``synchronous=NORMAL`` is WAL's recommended pairing: a commit is not fsynced, but it is in the
@@ -30,6 +42,7 @@ from snapstack.tokens.base import (
     DEFAULT_RECORD_TTL_SECONDS,
     TokenRecord,
     TokenTable,
+    TokenTableError,
     TokenTableUnavailable,
 )
 
@@ -50,6 +63,7 @@ ON CONFLICT (token) DO UPDATE
     SET version = excluded.version, expires_at = excluded.expires_at, record = excluded.record
     WHERE tokens.expires_at <= ?
 """
+_BATCH = 500  # SQLite's default limit is 999 bound parameters per statement
 _COMPARE_AND_SET = "UPDATE tokens SET version = ?, expires_at = ?, record = ? WHERE token = ? AND version = ?"
 
 
@@ -73,18 +87,28 @@ class SqliteTokenTable(TokenTable):
         url: str,
         *,
         busy_timeout: float = 5.0,
+        create: bool = True,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         record_ttl_seconds: float = DEFAULT_RECORD_TTL_SECONDS,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
+        clock_skew_seconds: float | None = None,
     ) -> None:
-        super().__init__(lease_seconds=lease_seconds, record_ttl_seconds=record_ttl_seconds, clock=clock)
+        super().__init__(
+            lease_seconds=lease_seconds,
+            record_ttl_seconds=record_ttl_seconds,
+            clock=clock,
+            clock_skew_seconds=clock_skew_seconds,
+        )
         self.path = path_from_url(url)
         self.busy_timeout = busy_timeout
+        self.create = create
         self._lock = threading.Lock()
         # Opened on first use, so making a table never touches the disk (cheap at cold start).
         self._conn: sqlite3.Connection | None = None
 
     def _open(self) -> sqlite3.Connection:
+        if not self.create and not os.path.isfile(self.path):
+            raise TokenTableError(f"no SQLite token table at {self.path} (the file does not exist)")
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         conn = sqlite3.connect(
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
@@ -127,6 +151,18 @@ class SqliteTokenTable(TokenTable):
         with self._session() as conn:
             row = conn.execute("SELECT record FROM tokens WHERE token = ?", (token,)).fetchone()
         return None if row is None else TokenRecord.model_validate_json(row[0])
+
+    def _get_many(self, tokens: list[str]) -> dict[str, TokenRecord]:
+        found: dict[str, TokenRecord] = {}
+        with self._session() as conn:
+            for i in range(0, len(tokens), _BATCH):
+                chunk = tokens[i : i + _BATCH]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(f"SELECT record FROM tokens WHERE token IN ({marks})", chunk).fetchall()
+                for (body,) in rows:
+                    record = TokenRecord.model_validate_json(body)
+                    found[record.token] = record
+        return found
 
     def _put_if_absent(self, record: TokenRecord) -> bool:
         body = record.model_dump_json()

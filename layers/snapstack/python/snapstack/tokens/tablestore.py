@@ -5,15 +5,23 @@ Without ``endpoint`` the public endpoint of the function's region is used,
 ``https://INSTANCE.<region>.ots.aliyuncs.com``, with the region from ``FC_REGION`` (set by Function
 Compute) or ``ALIBABA_CLOUD_REGION_ID``.
 
-Credentials come from the ``access_key_id``/``access_key_secret``/``security_token`` arguments, or
-else from ``ALIBABA_CLOUD_ACCESS_KEY_ID``, ``ALIBABA_CLOUD_ACCESS_KEY_SECRET`` and
-``ALIBABA_CLOUD_SECURITY_TOKEN``, which the FC runtime fills from the function's service role.
+Credentials come from ``use_credentials`` (the handler passes the invocation's, from the FC
+context, on every invocation, so STS rotation never leaves the table signing with stale keys), else
+from the ``access_key_id``/``access_key_secret``/``security_token`` arguments, else from
+``ALIBABA_CLOUD_ACCESS_KEY_ID``, ``ALIBABA_CLOUD_ACCESS_KEY_SECRET`` and ``ALIBABA_CLOUD_SECURITY_TOKEN``.
+Refused credentials (``OTSAuthFailed``, ``OTSNoPermissionAccess``...) raise ``TokenTableAuthError``
+and a missing table ``TokenTableFatal``: the invocation fails for FC to retry, not each disk.
+
+Clocks: Tablestore offers no clock to read, so lease arithmetic uses the host's clock with a skew
+margin (``default_clock_skew``, 15 s): FC hosts keep NTP time, far closer than that; a host further
+off than the margin could take over a live claim early, and the tag lookup before any resend of a
+slot in doubt (``tokens/base.py``) is what still keeps that from making a second snapshot.
 
 Each record is one row keyed by ``token`` (STRING), with one column per field: ``state``,
-``owner``, ``version``, ``attempts``, ``lease_until``, ``snapshot_id``, ``error_code``,
-``retryable``, ``meta`` (JSON), ``created_at``, ``updated_at`` and ``expires_at`` (absent optional
-fields are absent columns). The primitives are single conditional row writes, which Tablestore
-makes atomic:
+``owner``, ``version``, ``attempts``, ``generation``, ``in_doubt``, ``lease_until``,
+``snapshot_id``, ``error_code``, ``retryable``, ``detail``, ``meta`` (JSON), ``created_at``,
+``updated_at`` and ``expires_at`` (absent optional fields are absent columns). The primitives
+are single conditional row writes, which Tablestore makes atomic:
 
 * put-if-absent is PutRow with ``EXPECT_NOT_EXIST``; when that fails on a record that has expired
   by this table's clock, the record is replaced by a compare-and-set on its version;
@@ -39,7 +47,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -52,7 +60,9 @@ from snapstack.tokens.base import (
     DEFAULT_RECORD_TTL_SECONDS,
     TokenRecord,
     TokenTable,
+    TokenTableAuthError,
     TokenTableError,
+    TokenTableFatal,
     TokenTableUnavailable,
 )
 
@@ -81,6 +91,10 @@ _TRANSIENT_CODES = frozenset(
         "OTSQuotaExhausted",
     }
 )
+_AUTH_CODES = frozenset(
+    {"OTSAuthFailed", "OTSNoPermissionAccess", "OTSAccessDenied", "OTSInvalidSecurityToken", "OTSStsExpired"}
+)
+_MISSING_CODES = frozenset({"OTSObjectNotExist", "OTSInstanceNotFound"})
 # Replacing an expired record races with other takers; each lost round means the record moved on.
 _REPLACE_ATTEMPTS = 4
 # The SDK logs every non-2xx answer at ERROR, and a failed condition check is this backend's normal
@@ -108,18 +122,42 @@ def parse_url(url: str) -> tuple[str, str, str]:
 
 def _credentials(
     access_key_id: str | None, access_key_secret: str | None, security_token: str | None
-) -> tuple[str, str, str | None]:
+) -> tuple[str, str, str | None] | None:
+    """The explicit key pair, else the environment's; None when neither has one."""
     if access_key_id is None:
         # All three come from one place: an explicit key pair never picks up the runtime's STS token.
         access_key_id = os.environ.get(ACCESS_KEY_ID_ENV)
         access_key_secret = access_key_secret or os.environ.get(ACCESS_KEY_SECRET_ENV)
         security_token = security_token or os.environ.get(SECURITY_TOKEN_ENV) or None
     if not access_key_id or not access_key_secret:
-        raise ValueError(
-            f"Tablestore credentials missing: pass access_key_id/access_key_secret "
-            f"or set {ACCESS_KEY_ID_ENV} and {ACCESS_KEY_SECRET_ENV}"
-        )
+        return None
     return access_key_id, access_key_secret, security_token
+
+
+class _NativeCodecNotice(logging.Filter):
+    """Drops the SDK's import-time notice that its native codec is unavailable (it falls back to pure
+    Python, which is what FC's runtime gets): one line per import on every cold start otherwise.
+    Every other record of those loggers passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Native" not in record.getMessage() or "not available" not in record.getMessage()
+
+
+def silence_native_codec_notice() -> None:
+    """Filter the SDK's native-codec notices on the two loggers that emit them (call before the SDK
+    is first imported; importing this module does not import the SDK)."""
+    for name in ("tablestore.encoder", "tablestore.decoder"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NativeCodecNotice) for f in logger.filters):
+            logger.addFilter(_NativeCodecNotice())
+
+
+def quiet_sdk_import() -> Any:
+    """Import the ``tablestore`` SDK with its native-codec notices filtered out; returns the module."""
+    silence_native_codec_notice()
+    import tablestore
+
+    return tablestore
 
 
 def _columns(record: TokenRecord) -> list[tuple[str, Any]]:
@@ -129,6 +167,8 @@ def _columns(record: TokenRecord) -> list[tuple[str, Any]]:
         ("owner", record.owner),
         ("version", int(record.version)),
         ("attempts", int(record.attempts)),
+        ("generation", int(record.generation)),
+        ("in_doubt", bool(record.in_doubt)),
         ("lease_until", float(record.lease_until)),
         ("meta", json.dumps(record.meta, sort_keys=True)),
         ("created_at", float(record.created_at)),
@@ -141,6 +181,8 @@ def _columns(record: TokenRecord) -> list[tuple[str, Any]]:
         columns.append(("error_code", record.error_code))
     if record.retryable is not None:
         columns.append(("retryable", bool(record.retryable)))
+    if record.detail is not None:
+        columns.append(("detail", record.detail))
     return columns
 
 
@@ -173,20 +215,27 @@ class TablestoreTokenTable(TokenTable):
         max_retries: int = 2,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         record_ttl_seconds: float = DEFAULT_RECORD_TTL_SECONDS,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
+        clock_skew_seconds: float | None = None,
     ) -> None:
         """Open the table at ``url``; no request is made until the first operation.
 
         ``socket_timeout`` bounds connecting and each wait for an answer (seconds); ``max_retries``
         caps the SDK's retries of throttled requests (and of reads that hit a server error).
-        ``ValueError`` for a malformed URL, no region to derive the endpoint from, or no credentials.
+        ``ValueError`` for a malformed URL or no region to derive the endpoint from. Missing
+        credentials are an error at the first operation (``use_credentials`` may still bring them).
         """
-        super().__init__(lease_seconds=lease_seconds, record_ttl_seconds=record_ttl_seconds, clock=clock)
+        super().__init__(
+            lease_seconds=lease_seconds,
+            record_ttl_seconds=record_ttl_seconds,
+            clock=clock,
+            clock_skew_seconds=clock_skew_seconds,
+        )
         self.endpoint, self.instance, self.table = parse_url(url)
-        key_id, key_secret, token = _credentials(access_key_id, access_key_secret, security_token)
+        self._credentials = _credentials(access_key_id, access_key_secret, security_token)
         # Imported here, not at the top: ~300 ms that only this backend should pay. urllib3 is the
         # SDK's transport, whose connection errors reach the caller unwrapped.
-        import tablestore
+        tablestore = quiet_sdk_import()
         import urllib3.exceptions
 
         self._ots: Any = tablestore
@@ -194,20 +243,47 @@ class TablestoreTokenTable(TokenTable):
         sdk_logger = logging.getLogger(SDK_LOGGER)
         if sdk_logger.level == logging.NOTSET:
             sdk_logger.setLevel(logging.CRITICAL)
-        retry_policy = tablestore.DefaultRetryPolicy()
-        retry_policy.max_retry_times = max_retries
-        retry_policy.max_retry_delay = 1
-        # No connection is made here: the SDK's urllib3 pool connects on the first request.
-        self._client: Any = tablestore.OTSClient(
-            self.endpoint,
-            key_id,
-            key_secret,
-            self.instance,
-            sts_token=token,
-            socket_timeout=socket_timeout,
-            retry_policy=retry_policy,
-            logger_name=SDK_LOGGER,
-        )
+        self._socket_timeout = socket_timeout
+        self._max_retries = max_retries
+        self._client_lock = threading.Lock()
+        self._sdk_client: Any = None
+        self._client_credentials: tuple[str, str, str | None] | None = None
+
+    default_clock_skew = 15.0
+
+    def use_credentials(self, access_key_id: str, access_key_secret: str, security_token: str | None) -> None:
+        """Sign later requests with these credentials; the SDK client is rebuilt when they change."""
+        with self._client_lock:
+            self._credentials = (access_key_id, access_key_secret, security_token)
+
+    @property
+    def _client(self) -> Any:
+        """The SDK client for the current credentials (no connection is made until a request)."""
+        with self._client_lock:
+            wanted = self._credentials
+            if wanted is None:
+                raise TokenTableAuthError(
+                    f"Tablestore {self.instance}/{self.table}: no credentials (the FC context, or "
+                    f"{ACCESS_KEY_ID_ENV} and {ACCESS_KEY_SECRET_ENV})"
+                )
+            if self._sdk_client is None or wanted != self._client_credentials:
+                ots = self._ots
+                retry_policy = ots.DefaultRetryPolicy()
+                retry_policy.max_retry_times = self._max_retries
+                retry_policy.max_retry_delay = 1
+                key_id, key_secret, token = wanted
+                self._sdk_client = ots.OTSClient(
+                    self.endpoint,
+                    key_id,
+                    key_secret,
+                    self.instance,
+                    sts_token=token,
+                    socket_timeout=self._socket_timeout,
+                    retry_policy=retry_policy,
+                    logger_name=SDK_LOGGER,
+                )
+                self._client_credentials = wanted
+            return self._sdk_client
 
     # -- administration ---------------------------------------------------------------------------
 
@@ -236,7 +312,9 @@ class TablestoreTokenTable(TokenTable):
 
     def close(self) -> None:
         """Drop pooled connections (the SDK's client has no close of its own)."""
-        self._client.connection.pool.clear()
+        with self._client_lock:
+            if self._sdk_client is not None:
+                self._sdk_client.connection.pool.clear()
 
     # -- primitives -------------------------------------------------------------------------------
 
@@ -251,6 +329,13 @@ class TablestoreTokenTable(TokenTable):
             )
             if exc.code in _TRANSIENT_CODES or (exc.http_status or 0) >= 500:
                 raise TokenTableUnavailable(detail) from exc
+            if exc.code in _AUTH_CODES:
+                raise TokenTableAuthError(detail) from exc
+            if exc.code in _MISSING_CODES:
+                raise TokenTableFatal(
+                    f"Tablestore table {self.table} does not exist in instance {self.instance} "
+                    f"({exc.code}): create it (snapstack tablestore / ensure_table)"
+                ) from exc
             raise TokenTableError(detail) from exc
         except ots.OTSClientError as exc:
             # With an HTTP status the answer was unusable (bad checksum, date, signature): the
