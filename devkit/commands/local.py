@@ -56,9 +56,10 @@ def run_invoke(args: argparse.Namespace) -> int:
         result = invoke(
             run.template, args.function, event, run.target, token_table=run.token_table, env=run.env
         )
-    if result.summary is None:
+    # A run the function stopped (InvocationFailed) still says what it did with each disk.
+    summary = result.summary if result.summary is not None else getattr(result.exception, "summary", None)
+    if summary is None:
         raise failure(result, ecs_endpoint=run.target.endpoint)
-    summary = result.summary
     if args.json:
         print_json(summary)
     elif summary.get("ok"):
@@ -77,4 +78,6 @@ def run_invoke(args: argparse.Namespace) -> int:
             f"{pending} disk(s) not finished: FC would deliver this event again; run the command again",
             file=sys.stderr,
         )
+    if result.exception is not None:
+        raise failure(result, ecs_endpoint=run.target.endpoint)
     return exit_code(summary)

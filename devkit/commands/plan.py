@@ -4,9 +4,10 @@ The function decodes and plans the event exactly as ``local invoke`` would (Desc
 DescribeInstances only), then each planned disk's token is read from the token table
 (``TokenTable.get``) to tell what the next run would do with it:
 
-- ``create``: no record, a retryable failure, or a claim whose lease has expired;
+- ``create``: no record, a retryable failure, or a claim (or a sent request) whose lease has
+  expired; when a request may already have reached ECS, the next run looks the slot up first;
 - ``already done``: a snapshot is recorded for the slot;
-- ``in progress``: another invocation holds the slot's lease;
+- ``in progress``: another invocation holds the slot's lease (claimed, or its request sent);
 - ``failed earlier``: a failure that is not retried is recorded;
 - ``denied``, ``will fail``, ``skip``: decided by the plan itself (allow-list, request rules);
 - ``recorded``: a record in a state this tool does not know; the next run decides.
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 CREATE, DONE, IN_PROGRESS, FAILED_EARLIER = "create", "already_done", "in_progress", "failed_earlier"
 DENIED, WILL_FAIL, SKIP, RECORDED = "denied", "will_fail", "skip", "recorded"
+# Token states in which an owner holds a lease, and how the plan words them.
+LEASED = {"claimed": ("claimed", "claim"), "sent": ("sent to ECS", "sent request")}
 ACTIONS = (CREATE, DONE, IN_PROGRESS, FAILED_EARLIER, DENIED, WILL_FAIL, SKIP, RECORDED)
 
 
@@ -162,16 +165,18 @@ def next_run(intent: Intent, record: TokenRecord | None, now: float) -> NextRun:
     code = getattr(record, "error_code", None) or "an error"
     if state == "created":
         action, detail = DONE, getattr(record, "snapshot_id", None) or ""
-    elif state == "claimed" and now < lease_until:
-        action, detail = IN_PROGRESS, f"claimed by {owner} until {_iso(lease_until)}"
-    elif state == "claimed":
-        action, detail = CREATE, f"takes over a claim by {owner} that expired {_iso(lease_until)}"
+    elif state in LEASED and now < lease_until:
+        action, detail = IN_PROGRESS, f"{LEASED[state][0]} by {owner} until {_iso(lease_until)}"
+    elif state in LEASED:
+        action, detail = CREATE, f"takes over {owner}'s {LEASED[state][1]}, expired {_iso(lease_until)}"
     elif state == "failed" and getattr(record, "retryable", False):
         action, detail = CREATE, f"retries after {code}"
     elif state == "failed":
         action, detail = FAILED_EARLIER, f"{code} (not retried)"
     else:  # a state added after this tool was written
         action, detail = RECORDED, f"recorded as {state!r}; the next run decides"
+    if action == CREATE and getattr(record, "in_doubt", False):
+        detail += "; looks the slot up at ECS first (a request may have reached it)"
     return NextRun(intent.disk_id, intent.instance_id, action, detail, intent.token, state)
 
 

@@ -8,7 +8,8 @@ deployed function would reach:
 - each function's configuration (its ``snapstack.json``, or ``SNAPSTACK_CONFIG`` /
   ``SNAPSTACK_CONFIG_JSON`` from the template or this shell, as ``local invoke`` sees them)
   validates against its model;
-- the settings the function reads from its environment (lease, retries, log level) parse;
+- the settings the function reads from its environment (lease, deliveries, retries, log
+  level) parse;
 - each timer trigger's payload names a policy the configuration holds (or holds one inline).
 
 Exit codes: 0 all passed, 4 a check failed (``devkit/exitcodes.py``), 2 no template or no such
@@ -150,8 +151,10 @@ def _configuration(spec: FunctionSpec, env: dict[str, str]) -> str:
 def _environment(env: dict[str, str]) -> str:
     from snapstack.config import ConfigError, lease_seconds
     from snapstack.ecs.client import EcsConfig
+    from snapstack.handlers.runtime import max_deliveries
 
     lease_seconds(env)
+    max_deliveries(env)
     try:
         EcsConfig.from_env(env, fallback_region="-")
     except ValueError as exc:
@@ -161,7 +164,7 @@ def _environment(env: dict[str, str]) -> str:
         raise ConfigError(
             "environment", "SNAPSTACK_LOG_LEVEL", f"{level!r} is not one of {', '.join(LEVELS)}"
         )
-    return "lease, retry and log settings parse"
+    return "lease, deliveries, retry and log settings parse"
 
 
 def _timer_triggers(path: Any) -> Iterator[tuple[str, str, str | None]]:

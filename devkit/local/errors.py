@@ -46,11 +46,12 @@ def explain(exc: BaseException, *, ecs_endpoint: str) -> CommandError | None:
 
     Handles what the runtime raises on purpose (``snapstack.handlers.runtime``'s module
     docstring): a configuration error, ECS or the token table unreachable or refusing before
-    any disk was decided, a dependency (OSS) unavailable.
+    any disk was decided, an invocation the executor stopped (``InvocationFailed``: an account-
+    or credential-level error), a dependency (OSS) unavailable.
     """
     from snapstack.config import ConfigError
     from snapstack.ecs.errors import EcsError, EcsTransportError
-    from snapstack.handlers.runtime import DependencyUnavailable
+    from snapstack.handlers.runtime import DependencyUnavailable, InvocationFailed
     from snapstack.tokens.base import TokenTableError
 
     if isinstance(exc, ConfigError):
@@ -72,6 +73,11 @@ def explain(exc: BaseException, *, ecs_endpoint: str) -> CommandError | None:
         )
     if isinstance(exc, EcsError):
         return ToolError(f"ECS at {ecs_endpoint} refused the request before any disk was decided: {exc}")
+    if isinstance(exc, InvocationFailed):
+        return ToolError(
+            f"the function stopped the invocation: {exc.code}: {exc.message} "
+            "(on FC it fails and is retried later; the disks above say how far it got)"
+        )
     if isinstance(exc, TokenTableError):
         return ToolError(f"the token table is unavailable ({exc}): check --token-table")
     if isinstance(exc, DependencyUnavailable):

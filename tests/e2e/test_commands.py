@@ -273,6 +273,22 @@ def test_given_credentials_from_the_environment_are_used(ws):
     assert result.returncode == exitcodes.FAILED and result.stderr == ""
 
 
+def test_an_invocation_the_function_stopped_shows_its_disks_and_is_a_tool_error(ws):
+    """An account-level answer stops the invocation (FC retries it): its disks, then one line."""
+    with EcsEmulator() as emulator:
+        emulator.faults.configure(
+            {"apis": {"CreateSnapshot": {"errors": [{"code": "InvalidAccountStatus.NotEnoughBalance"}]}}}
+        )
+        creds = emulator.credentials
+        args = ["--endpoint", emulator.endpoint, "--access-key-id", creds.access_key_id]
+        args += ["--access-key-secret", creds.access_key_secret]
+        result = snapstack(*TIMER, *args, "--json", "-q", cwd=ws, env=with_policy("d-web-01-data"))
+    assert result.returncode == exitcodes.TOOL_ERROR
+    assert [d["disk_id"] for d in parse_json(result.stdout)["disks"]] == ["d-web-01-data"]
+    line = one_line_error(subprocess.CompletedProcess([], 0, "", result.stderr), "local invoke")
+    assert "the function stopped the invocation: InvalidAccountStatus.NotEnoughBalance" in line
+
+
 def test_an_unreachable_endpoint_is_a_tool_error(ws):
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
@@ -341,19 +357,24 @@ def test_plan_tells_claims_held_elsewhere_and_retryable_failures(ws):
     assert result.stdout.splitlines()[0].endswith(": 8 disk(s): create 6, in progress 1, failed earlier 1")
 
 
+LATER, EPOCH = "2033-05-18T03:33:20Z", "1970-01-01T00:00:01Z"
+
+
 @pytest.mark.parametrize(
     ("state", "fields", "expected"),
     [
         ("created", {"snapshot_id": "s-1"}, ("already_done", "s-1")),
+        ("claimed", {"owner": "o", "lease_until": 2e9}, ("in_progress", f"claimed by o until {LATER}")),
+        ("sent", {"owner": "o", "lease_until": 2e9}, ("in_progress", f"sent to ECS by o until {LATER}")),
+        ("claimed", {"owner": "o", "lease_until": 1.0}, ("create", f"takes over o's claim, expired {EPOCH}")),
         (
-            "claimed",
-            {"owner": "o", "lease_until": 2e9},
-            ("in_progress", "claimed by o until 2033-05-18T03:33:20Z"),
-        ),
-        (
-            "claimed",
-            {"owner": "o", "lease_until": 1.0},
-            ("create", "takes over a claim by o that expired 1970-01-01T00:00:01Z"),
+            "sent",
+            {"owner": "o", "lease_until": 1.0, "in_doubt": True},
+            (
+                "create",
+                f"takes over o's sent request, expired {EPOCH}; "
+                "looks the slot up at ECS first (a request may have reached it)",
+            ),
         ),
         ("failed", {"error_code": "Throttling", "retryable": True}, ("create", "retries after Throttling")),
         (
@@ -361,7 +382,7 @@ def test_plan_tells_claims_held_elsewhere_and_retryable_failures(ws):
             {"error_code": "DiskInArrears", "retryable": False},
             ("failed_earlier", "DiskInArrears (not retried)"),
         ),
-        ("sent", {}, ("recorded", "recorded as 'sent'; the next run decides")),  # a state added later
+        ("parked", {}, ("recorded", "recorded as 'parked'; the next run decides")),  # a state added later
     ],
 )
 def test_each_token_state_reads_as_what_the_next_run_does(state, fields, expected):
@@ -433,6 +454,7 @@ def test_validate_passes_the_shipped_stack(ws):
             "no policy named 'daily'",
         ),
         ({"SNAPSTACK_LEASE_SECONDS": "soon"}, "environment", "SNAPSTACK_LEASE_SECONDS"),
+        ({"SNAPSTACK_MAX_DELIVERIES": "0"}, "environment", "SNAPSTACK_MAX_DELIVERIES"),
         ({"SNAPSTACK_RETRY_MAX_ATTEMPTS": "many"}, "environment", "SNAPSTACK_RETRY_*"),
         ({"SNAPSTACK_LOG_LEVEL": "LOUD"}, "environment", "SNAPSTACK_LOG_LEVEL"),
     ],
