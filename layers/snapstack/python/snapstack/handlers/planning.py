@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from snapstack.ecs.errors import InvalidRequest
 from snapstack.execute import DiskResult, Hold, Intent, Outcome
 from snapstack.handlers.runtime import current_invocation
+from snapstack.policy import naming
 from snapstack.targets import Disk, describe_instance_ids, matches
 from snapstack.tokens.slots import client_token, slot_key
 
@@ -36,11 +37,14 @@ def build_intents(
     Each disk's slot key is ``slot_parts`` plus ``disk`` (what the snapshot is for) plus the
     namespace (decision D3): the FC service, the function and the policy, as ``ns_stack``,
     ``ns_function`` and ``ns_policy``, so two stacks or two policies never share a ClientToken.
+    ``reason`` and ``slot`` may come from an event: they are cleaned here, for every trigger
+    (``naming.clean_text``, ``naming.name_part``).
 
     A disk whose instance was never started is ``skipped`` (ECS refuses it until the instance has
     run once: nothing to back up yet); one whose instance is starting or stopping gets a ``Hold``
     (the executor defers it without an ECS call, within the delivery bound).
     """
+    reason, slot = naming.clean_text(reason), naming.name_part(slot)
     intents: list[Intent] = []
     refused: list[DiskResult] = []
     namespace = _namespace(policy.name)
