@@ -144,7 +144,7 @@ SAMPLES = sorted(p.name for p in EVENTS.iterdir() if p.is_file() and p.name != "
 def function_for(name: str) -> str:
     if name.startswith("timer"):
         return "scheduled_backup"
-    return "deploy_hook" if name.startswith("oss_") else "alarm_snapshot"
+    return "deploy_hook" if name.startswith(("oss_", "deploy_")) else "alarm_snapshot"
 
 
 @pytest.mark.parametrize("sample", SAMPLES)
