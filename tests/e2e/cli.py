@@ -14,7 +14,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devkit.emulator.testing import EcsEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSTACK = Path(sys.executable).parent / "snapstack"
@@ -26,6 +29,20 @@ VARYING = (
     (re.compile(r"127\.0\.0\.1:\d+"), "127.0.0.1:<port>"),
     (re.compile(r"(/[^\s/]+)*/tmp[0-9a-z_]{8}\b"), "<tmpdir>"),
 )
+
+
+def endpoint_args(emulator: EcsEmulator, *, secret: str | None = None) -> list[str]:
+    """``--endpoint`` and the credentials of a running emulator (``secret`` overrides its secret)."""
+    creds = emulator.credentials
+    key_secret = creds.access_key_secret if secret is None else secret
+    return [
+        "--endpoint",
+        emulator.endpoint,
+        "--access-key-id",
+        creds.access_key_id,
+        "--access-key-secret",
+        key_secret,
+    ]
 
 
 def make_workspace(path: Path) -> Path:

@@ -27,7 +27,16 @@ from devkit.local.oss import objects_in
 from snapstack.execute import Intent
 from snapstack.tokens import TokenRecord, open_table
 
-from .cli import ROOT, SNAPSTACK, environment, make_workspace, one_line_error, parse_json, snapstack
+from .cli import (
+    ROOT,
+    SNAPSTACK,
+    endpoint_args,
+    environment,
+    make_workspace,
+    one_line_error,
+    parse_json,
+    snapstack,
+)
 from .conftest import BUCKET, EVENTS, Oss
 
 TIMER = ["local", "invoke", "scheduled_backup", "--event", "events/timer.json"]
@@ -251,13 +260,22 @@ def test_outside_the_repository_says_where_to_run(tmp_path, argv, command):
     assert f"no stack template at {tmp_path}: run snapstack from the repository root" in line
 
 
-def test_wrong_credentials_are_a_tool_error(ws):
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"key_id": "LTAI-nobody"}, "InvalidAccessKeyId.NotFound"),
+        ({"secret": "wrong"}, "SignatureDoesNotMatch"),
+    ],
+)
+def test_wrong_credentials_are_a_tool_error(ws, change, code):
     with EcsEmulator() as emulator:
-        args = ["--endpoint", emulator.endpoint, "--access-key-id", "LTAI-nobody", "--access-key-secret", "x"]
+        args = endpoint_args(emulator, secret=change.get("secret"))
+        if "key_id" in change:
+            args[args.index("--access-key-id") + 1] = change["key_id"]
         result = snapstack(*TIMER, *args, "-q", cwd=ws)
         assert emulator.calls("CreateSnapshot") == 0
     assert result.returncode == exitcodes.TOOL_ERROR
-    assert "refused the credentials (InvalidAccessKeyId.NotFound" in one_line_error(result, "local invoke")
+    assert f"refused the credentials ({code}" in one_line_error(result, "local invoke")
 
 
 def test_given_credentials_from_the_environment_are_used(ws):
@@ -279,9 +297,7 @@ def test_an_invocation_the_function_stopped_shows_its_disks_and_is_a_tool_error(
         emulator.faults.configure(
             {"apis": {"CreateSnapshot": {"errors": [{"code": "InvalidAccountStatus.NotEnoughBalance"}]}}}
         )
-        creds = emulator.credentials
-        args = ["--endpoint", emulator.endpoint, "--access-key-id", creds.access_key_id]
-        args += ["--access-key-secret", creds.access_key_secret]
+        args = endpoint_args(emulator)
         result = snapstack(*TIMER, *args, "--json", "-q", cwd=ws, env=with_policy("d-web-01-data"))
     assert result.returncode == exitcodes.TOOL_ERROR
     assert [d["disk_id"] for d in parse_json(result.stdout)["disks"]] == ["d-web-01-data"]
@@ -411,18 +427,7 @@ def test_plan_of_bad_input_exits_4(ws):
 
 def test_plan_calls_no_create_snapshot(ws):
     with EcsEmulator() as emulator:
-        creds = emulator.credentials
-        args = ["--endpoint", emulator.endpoint, "--access-key-id", creds.access_key_id]
-        result = snapstack(
-            "plan",
-            "--event",
-            "events/timer.json",
-            "-q",
-            *args,
-            "--access-key-secret",
-            creds.access_key_secret,
-            cwd=ws,
-        )
+        result = snapstack("plan", "--event", "events/timer.json", "-q", *endpoint_args(emulator), cwd=ws)
         assert emulator.calls("CreateSnapshot") == 0 and emulator.calls("DescribeDisks") >= 1
     assert result.returncode == exitcodes.OK
 
