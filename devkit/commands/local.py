@@ -42,6 +42,9 @@ def register(subparsers: Any) -> None:
     add_output_arguments(run)
     add_target_arguments(run)
     run.set_defaults(func=run_invoke)
+    from devkit.fc.cli import add_start_fc
+
+    add_start_fc(verbs)
 
 
 def run_invoke(args: argparse.Namespace) -> int:
