@@ -166,17 +166,35 @@ def local_run(options: LocalOptions, template: Template, function: str) -> Itera
     env = {"SNAPSTACK_LOG_LEVEL": "DEBUG" if threshold <= level_number("DEBUG") else "INFO"}
     token_table = options.token_table or LOCAL_TOKEN_TABLE
     check_token_table(token_table)
-    given = _given_target(options) if options.endpoint else None  # checked before starting anything
     with contextlib.ExitStack() as stack:
+        target, emulator = stack.enter_context(ecs_target(options))
         if spec.trigger == "oss":
             env.update(oss_env(options.oss_endpoint or stack.enter_context(_sample_oss(options, template))))
-        if given is not None:
-            yield LocalRun(template, spec, given, token_table, threshold, None, env)
-            return
-        emulator = stack.enter_context(_emulator(options.fleet))
-        creds = emulator.credentials
-        target = Target(emulator.endpoint, creds.access_key_id, creds.access_key_secret, creds.security_token)
         yield LocalRun(template, spec, target, token_table, threshold, emulator, env)
+
+
+@contextlib.contextmanager
+def ecs_target(options: LocalOptions) -> Iterator[tuple[Target, EcsEmulator | None]]:
+    """Where ECS calls go: ``--endpoint`` (credentials checked first), else an emulator started
+    here for the block, with the sample fleet or ``--fleet``."""
+    if options.endpoint:
+        yield _given_target(options), None
+        return
+    with _emulator(options.fleet) as emulator:
+        creds = emulator.credentials
+        yield (
+            Target(emulator.endpoint, creds.access_key_id, creds.access_key_secret, creds.security_token),
+            emulator,
+        )
+
+
+@contextlib.contextmanager
+def target_from(args: argparse.Namespace) -> Iterator[tuple[Template, Target, EcsEmulator | None]]:
+    """The template and ``ecs_target``, for a command that serves every function (``local start-fc``)."""
+    options = LocalOptions.from_args(args)
+    template = load_stack(options.template)
+    with ecs_target(options) as (target, emulator):
+        yield template, target, emulator
 
 
 def check_token_table(url: str) -> None:
