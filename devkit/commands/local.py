@@ -19,17 +19,23 @@ from devkit.local.output import (
     exit_code,
     function_output,
     legend,
+    policies,
+    policy_line,
     print_json,
     table,
 )
 from devkit.local.runner import invoke, read_event
 from devkit.local.session import (
     LocalOptions,
+    add_oss_arguments,
     add_output_arguments,
     add_target_arguments,
     load_stack,
     local_run,
 )
+
+# What the progress line counts: disks decided, or (prune) snapshot deletions.
+_UNITS = {"prune": " snapshot"}
 
 
 def register(subparsers: Any) -> None:
@@ -41,6 +47,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--event", type=Path, required=True, help="event file; its bytes are the event")
     add_output_arguments(run)
     add_target_arguments(run)
+    add_oss_arguments(run)
     run.set_defaults(func=run_invoke)
     from devkit.fc.cli import add_start_fc
 
@@ -54,7 +61,7 @@ def run_invoke(args: argparse.Namespace) -> int:
     event = read_event(args.event)
     with (
         local_run(options, template, args.function) as run,
-        function_output(run.threshold, progress=args.function),
+        function_output(run.threshold, progress=args.function, unit=_UNITS.get(run.spec.trigger, " disk")),
     ):
         result = invoke(
             run.template, args.function, event, run.target, token_table=run.token_table, env=run.env
@@ -65,6 +72,10 @@ def run_invoke(args: argparse.Namespace) -> int:
         raise failure(result, ecs_endpoint=run.target.endpoint)
     if args.json:
         print_json(summary)
+    elif summary.get("ok") and policies(summary):
+        print(f"{args.function}:")
+        for policy in policies(summary):
+            print(f"  {policy_line(policy)}")
     elif summary.get("ok"):
         print(f"{args.function}: {counts_line(summary)}")
         if summary.get("disks"):

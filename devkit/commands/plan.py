@@ -28,6 +28,7 @@ from devkit.local.output import aligned, bad_input_line, function_output, print_
 from devkit.local.runner import local_env, make_context, overlay_env, read_event
 from devkit.local.session import (
     LocalOptions,
+    add_oss_arguments,
     add_output_arguments,
     add_target_arguments,
     handler_module,
@@ -56,6 +57,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--function", default="scheduled_backup", help="function in template.yml")
     add_output_arguments(parser)
     add_target_arguments(parser)
+    add_oss_arguments(parser)
     parser.set_defaults(func=run_plan)
 
 

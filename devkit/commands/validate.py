@@ -4,13 +4,15 @@ What can be checked without a cloud, with the library's own code so the verdict 
 deployed function would reach:
 
 - template.yml is readable and each function's code folder holds its handler (loaded as FC
-  would load it), with a trigger kind the library handles;
+  would load it), with a trigger kind the library handles (``prune`` included);
 - each function's configuration (its ``snapstack.json``, or ``SNAPSTACK_CONFIG`` /
   ``SNAPSTACK_CONFIG_JSON`` from the template or this shell, as ``local invoke`` sees them)
   validates against its model;
 - the settings the function reads from its environment (lease, deliveries, retries, log
   level) parse;
-- each timer trigger's payload names a policy the configuration holds (or holds one inline).
+- each timer trigger's payload names a policy the configuration holds (or, for a backup
+  function, holds one inline; prune takes policies from its configuration only). A trigger
+  names its function as the stack does, ``Fn::GetAtt [Resource, FunctionName]`` or by name.
 
 Exit codes: 0 all passed, 4 a check failed (``devkit/exitcodes.py``), 2 no template or no such
 function. Nothing is deployed and no cloud API is called.
@@ -19,9 +21,12 @@ function. Nothing is deployed and no cloud API is called.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -31,10 +36,17 @@ from devkit.local.errors import CommandError
 from devkit.local.output import LEVELS, aligned, print_json
 from devkit.local.runner import load_handler, overlay_env
 from devkit.local.session import add_template_argument, function_spec, handler_module, load_stack
-from devkit.local.template import FunctionSpec, Template
+from devkit.local.template import FunctionSpec, Template, TemplateError
 
-# Each trigger kind's configuration model, by name in snapstack.config.
-CONFIG_MODELS = {"timer": "ScheduledConfig", "oss": "DeployConfig", "alarm": "AlarmConfig"}
+# Each trigger kind's configuration model: (module, class).
+CONFIG_MODELS = {
+    "timer": ("snapstack.config", "ScheduledConfig"),
+    "oss": ("snapstack.config", "DeployConfig"),
+    "alarm": ("snapstack.config", "AlarmConfig"),
+    "prune": ("snapstack.retention.config", "PruneConfig"),
+}
+# prune deletes, so ``plan`` and ``HANDLER_MODULES`` leave it out; its handler module is checked here.
+PRUNE_HANDLER = "snapstack.handlers.prune"
 TRIGGER = "ALIYUN::FC::Trigger"
 
 
@@ -93,26 +105,37 @@ def function_checks(spec: FunctionSpec) -> list[Check]:
     ]
 
 
-def timer_checks(template: Template, path: Any, functions: set[str]) -> list[Check]:
-    """For each timer trigger of a function in ``functions``: the policy its payload asks for exists."""
-    from snapstack.handlers.scheduled import choose_policy, requested_policy
-
+def timer_checks(template: Template, path: Path, functions: set[str]) -> list[Check]:
+    """For each timer trigger of a function in ``functions``: the policies its payload asks for exist."""
     checks = []
-    known = {s.name: s for s in template.functions.values()}
     for name, function, payload in _timer_triggers(path):
-        spec = known.get(function)
-        if spec is None:
+        try:
+            spec = template.function(function)
+        except TemplateError:
             checks.append(Check(function, f"timer trigger {name}", False, "no such function in the template"))
             continue
-        if spec.name not in functions:
-            continue
-
-        def policy(spec: FunctionSpec = spec, payload: str | None = payload) -> str:
-            with overlay_env(spec.environment):
-                return f"payload selects policy {choose_policy(requested_policy(payload), spec.source).name}"
-
-        checks.append(_check(spec.name, f"timer trigger {name}", policy))
+        if spec.name in functions:
+            checks.append(
+                _check(spec.name, f"timer trigger {name}", functools.partial(_payload, spec, payload))
+            )
     return checks
+
+
+def _payload(spec: FunctionSpec, payload: str | None) -> str:
+    """The policies a timer ``payload`` selects for ``spec``, as its handler would choose them."""
+    with overlay_env(spec.environment):
+        if spec.trigger == "prune":
+            from snapstack.config import load_config
+            from snapstack.handlers.prune import chosen_policies
+            from snapstack.retention.config import PruneConfig
+
+            names = [p.name for p in chosen_policies(load_config(PruneConfig, spec.source), payload)]
+            return ("payload selects policies " if len(names) > 1 else "payload selects policy ") + ", ".join(
+                names
+            )
+        from snapstack.handlers.scheduled import choose_policy, requested_policy
+
+        return f"payload selects policy {choose_policy(requested_policy(payload), spec.source).name}"
 
 
 def _check(subject: str, what: str, run: Callable[[], str]) -> Check:
@@ -131,19 +154,20 @@ def _check(subject: str, what: str, run: Callable[[], str]) -> Check:
 
 
 def _handler(spec: FunctionSpec) -> str:
-    module = handler_module(spec)  # a trigger kind the library handles
+    # a trigger kind the library handles
+    module = importlib.import_module(PRUNE_HANDLER) if spec.trigger == "prune" else handler_module(spec)
     if not callable(load_handler(spec)):
         raise TypeError(f"{spec.handler} is not callable")
     return f"{spec.source.name}/{spec.handler} ({spec.trigger}: {module.__name__})"
 
 
 def _configuration(spec: FunctionSpec, env: dict[str, str]) -> str:
-    import snapstack.config
+    from snapstack.config import load_config
 
     if spec.trigger not in CONFIG_MODELS:
         raise ValueError(f"trigger {spec.trigger!r}: no configuration model for it")
-    model = getattr(snapstack.config, CONFIG_MODELS[spec.trigger])
-    config = snapstack.config.load_config(model, spec.source, env)
+    module, name = CONFIG_MODELS[spec.trigger]
+    config = load_config(getattr(importlib.import_module(module), name), spec.source, env)
     names = [p.name for p in getattr(config, "policies", None) or (config.policy,)]
     return ("policies " if len(names) > 1 else "policy ") + ", ".join(names)
 
@@ -167,8 +191,12 @@ def _environment(env: dict[str, str]) -> str:
     return "lease, deliveries, retry and log settings parse"
 
 
-def _timer_triggers(path: Any) -> Iterator[tuple[str, str, str | None]]:
-    """``(trigger name, function name, payload)`` of each timer trigger (FC 2.0 ``ALIYUN::FC::Trigger``)."""
+def _timer_triggers(path: Path) -> Iterator[tuple[str, str, str | None]]:
+    """``(trigger name, function, payload)`` of each timer trigger (FC 2.0 ``ALIYUN::FC::Trigger``).
+
+    The function is its name, or the resource id a ``Fn::GetAtt [Resource, FunctionName]`` names
+    (``Template.function`` takes either).
+    """
     with open(path, encoding="utf-8") as file:
         resources = (yaml.safe_load(file) or {}).get("Resources") or {}
     for resource, body in resources.items():
@@ -177,7 +205,10 @@ def _timer_triggers(path: Any) -> Iterator[tuple[str, str, str | None]]:
             continue
         config = props.get("TriggerConfig") or {}
         payload = config.get("Payload", config.get("payload"))
-        yield str(props.get("TriggerName", resource)), str(props.get("FunctionName", "")), payload
+        function = props.get("FunctionName", "")
+        if isinstance(function, dict) and isinstance(function.get("Fn::GetAtt"), list):
+            function = function["Fn::GetAtt"][0]
+        yield str(props.get("TriggerName", resource)), str(function), payload
 
 
 def _first_line(exc: BaseException) -> str:

@@ -37,6 +37,22 @@ def counts_line(summary: dict[str, Any]) -> str:
     return ", ".join(parts) or "nothing to do"
 
 
+def policies(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """prune's per-policy results (``snapstack.handlers.prune.describe``); none for a backup function."""
+    return [p for p in summary.get("policies") or [] if isinstance(p, dict)]
+
+
+def policy_line(policy: dict[str, Any]) -> str:
+    """``policy daily (dry_run): 3 disk(s), 12 snapshot(s): kept 9, deleted 0, dry run 3`` for prune."""
+    counts = ", ".join(
+        f"{k.replace('_', ' ')} {policy.get(k, 0)}" for k in ("kept", "deleted", "gone", "failed", "dry_run")
+    )
+    reasons = [policy[k] for k in ("dry_run_reason", "breaker_reason", "error_code") if policy.get(k)]
+    why = f" ({'; '.join(map(str, reasons))})" if reasons else ""
+    head = f"policy {policy.get('policy')} ({policy.get('mode')}): {policy.get('disks', 0)} disk(s), "
+    return f"{head}{policy.get('snapshots', 0)} snapshot(s): {counts}{why}"
+
+
 def aligned(rows: Sequence[Sequence[str]], *, rule: bool = True) -> str:
     """Rows as left-aligned columns; the first row is the header (underlined when ``rule``)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -74,13 +90,14 @@ def bad_input_line(summary: dict[str, Any]) -> str:
 def exit_code(summary: dict[str, Any]) -> int:
     """The exit code of a run with this summary (``devkit/exitcodes.py``).
 
-    Bad input: ``BAD_INPUT``. Any disk failed: ``FAILED`` (even when others are unfinished: a
-    rerun finishes those, but a failure needs someone to look). Disks deferred or in progress
+    Bad input: ``BAD_INPUT``. Any disk failed, or (prune) a deletion failed or the breaker
+    tripped: ``FAILED`` (even when others are unfinished: a rerun finishes those, but a failure
+    needs someone to look). Disks deferred or in progress
     elsewhere: ``INCOMPLETE``. Otherwise (created, deduplicated, skipped, denied): ``OK``.
     """
     if not summary.get("ok"):
         return exitcodes.BAD_INPUT
-    if summary.get("failed"):
+    if summary.get("failed") or any(p.get("failed") or p.get("breaker_reason") for p in policies(summary)):
         return exitcodes.FAILED
     if summary.get("deferred") or summary.get("in_progress"):
         return exitcodes.INCOMPLETE
@@ -93,11 +110,11 @@ def level_number(name: str) -> int:
     return value if isinstance(value, int) else logging.INFO
 
 
-def progress_bar(desc: str, total: int | None, stream: TextIO) -> Any:
+def progress_bar(desc: str, total: int | None, stream: TextIO, unit: str = " disk") -> Any:
     """A tqdm progress line on ``stream``, disabled unless it is a terminal (tqdm's ``disable=None``)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit=" disk", file=stream, disable=None, leave=False)
+    return tqdm(total=total, desc=desc, unit=unit, file=stream, disable=None, leave=False)
 
 
 def with_progress(items: Sequence[T], desc: str, stream: TextIO | None = None) -> Iterator[T]:
@@ -170,15 +187,16 @@ def _json_object(line: str) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def function_output(threshold: int, progress: str | None = None) -> Iterator[None]:
+def function_output(threshold: int, progress: str | None = None, unit: str = " disk") -> Iterator[None]:
     """Route what the function writes to stdout through ``FunctionLog`` to stderr for the block.
 
-    ``progress`` names the progress line (counting disks decided); None shows none. The
+    ``progress`` names the progress line, counting the records that carry ``disk_id`` and
+    ``outcome`` (disks decided; for prune, snapshot deletions: ``unit``); None shows none. The
     library's log handler writes to whatever ``sys.stdout`` is at the time, so redirecting
     it here is enough; on FC nothing changes.
     """
     sink = sys.stderr
-    bar = progress_bar(progress, None, sink) if progress else None
+    bar = progress_bar(progress, None, sink, unit) if progress else None
     stream = FunctionLog(sink, threshold, bar)
     try:
         with contextlib.redirect_stdout(stream):

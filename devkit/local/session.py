@@ -43,7 +43,7 @@ def add_template_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options every command that runs a function locally shares."""
+    """The options every command that runs functions locally shares: the template, ECS, the token table."""
     add_template_argument(parser)
     parser.add_argument("--endpoint", help="ECS endpoint host:port; default: start the emulator in-process")
     parser.add_argument("--access-key-id", help="with --endpoint (default: $ALIBABA_CLOUD_ACCESS_KEY_ID)")
@@ -54,6 +54,10 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         "--fleet", type=Path, default=None, help="emulator fleet JSON (default: the sample fleet)"
     )
     parser.add_argument("--token-table", default=None, help=f"token table URL (default: {LOCAL_TOKEN_TABLE})")
+
+
+def add_oss_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where an OSS-triggered function reads objects, for the commands that run one (``local_run``)."""
     parser.add_argument(
         "--oss-endpoint",
         help="for OSS-triggered functions: an S3-compatible server URL, path-style "
@@ -105,6 +109,10 @@ def function_spec(template: Template, name: str) -> FunctionSpec:
 
 def handler_module(spec: FunctionSpec) -> Any:
     """The library module of ``spec``'s handler (its ``TRIGGER`` and ``plan``), by trigger kind."""
+    if spec.trigger == "prune":
+        raise UsageError(
+            f"{spec.name} deletes snapshots: `snapstack prune --policy NAME` shows what it would do"
+        )
     if spec.trigger not in HANDLER_MODULES:
         known = ", ".join(sorted(HANDLER_MODULES))
         raise UsageError(f"{spec.name}: trigger {spec.trigger!r} in the template is not one of {known}")
@@ -113,7 +121,7 @@ def handler_module(spec: FunctionSpec) -> Any:
 
 @dataclass(frozen=True)
 class LocalOptions:
-    """The options of a local run (``add_target_arguments``, ``add_output_arguments``)."""
+    """A local run's options (``add_target_arguments``, ``add_oss_arguments``, ``add_output_arguments``)."""
 
     template: Path = DEFAULT_TEMPLATE
     endpoint: str | None = None

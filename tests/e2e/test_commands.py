@@ -110,6 +110,23 @@ def test_deferred_disks_are_incomplete(ws):
     assert result.stderr.splitlines()[-1].startswith("1 disk(s) not finished: FC would deliver this event")
 
 
+def test_max_deliveries_of_one_turns_a_deferred_disk_into_a_failed_one(ws):
+    """SNAPSTACK_MAX_DELIVERIES=1: this delivery is the last, so a retryable answer ends ``failed``."""
+    env = with_policy("d-transfer-01", SNAPSTACK_RETRY_MAX_ATTEMPTS="1", SNAPSTACK_MAX_DELIVERIES="1")
+    result = snapstack(*TIMER, "--json", "-q", cwd=ws, env=env)
+    assert result.returncode == exitcodes.FAILED and result.stderr == ""
+    summary = parse_json(result.stdout)
+    assert (summary["failed"], summary["deferred"]) == (1, 0)
+    assert [d["error_code"] for d in summary["disks"]] == ["IncorrectDiskStatus.Transferring"]
+
+
+def test_a_bad_max_deliveries_is_a_configuration_error(ws):
+    result = snapstack(*TIMER, "-q", cwd=ws, env=environment(SNAPSTACK_MAX_DELIVERIES="0"))
+    assert result.returncode == exitcodes.BAD_INPUT and result.stdout == ""
+    line = one_line_error(result, "local invoke")
+    assert "configuration error: environment: SNAPSTACK_MAX_DELIVERIES: must be a whole number >= 1" in line
+
+
 def test_a_failed_disk_outranks_an_unfinished_one(ws):
     env = with_policy("d-transfer-01", "d-locked-01-system", SNAPSTACK_RETRY_MAX_ATTEMPTS="1")
     result = snapstack(*TIMER, "-q", cwd=ws, env=env)
@@ -207,6 +224,39 @@ def test_objects_replaces_the_sample_objects(ws, tmp_path):
     assert created == ["d-web-02-data", "d-web-02-system"]
 
 
+# --- prune through local invoke --------------------------------------------------------------------
+
+RETENTION_FLEET = ROOT / "devkit" / "emulator" / "fixtures" / "retention_fleet.json"
+
+
+def test_local_invoke_prune_prints_one_line_per_policy(ws):
+    argv = ["local", "invoke", "prune", "--event", "events/timer.json", "--fleet", str(RETENTION_FLEET)]
+    human = snapstack(*argv, "-q", cwd=ws)
+    assert human.returncode == exitcodes.OK, human.stderr
+    head, line = human.stdout.splitlines()
+    assert head == "prune:"
+    # the stack's first run of a policy is a dry run (handlers/prune.py): nothing deleted yet
+    assert line.startswith("  policy daily (dry_run): 2 disk(s), ") and "deleted 0" in line
+    as_json = parse_json(snapstack(*argv, "--json", "-q", cwd=ws).stdout)
+    (policy,) = as_json["policies"]
+    assert policy["mode"] == "apply" and policy["deleted"] >= 1  # the second run applies
+
+
+def test_prune_refuses_a_now_that_is_no_time_as_a_usage_mistake(ws):
+    result = snapstack("prune", "--policy", "daily", "--now", "garbage", cwd=ws)
+    assert result.returncode == exitcodes.USAGE and result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].endswith(
+        "argument --now: 'garbage' is not an ISO 8601 time (e.g. 2026-11-30T04:00:00Z)"
+    )
+
+
+def test_plan_points_prune_at_the_prune_command(ws):
+    result = snapstack("plan", "--function", "prune", "--event", "events/timer.json", cwd=ws)
+    assert result.returncode == exitcodes.USAGE
+    assert "`snapstack prune --policy NAME`" in one_line_error(result, "plan")
+
+
 # --- usage mistakes: one line, exit 2, nothing run -------------------------------------------------
 
 
@@ -236,6 +286,7 @@ def test_objects_replaces_the_sample_objects(ws, tmp_path):
         (["plan", "--function", "nosuch", "--event", "events/timer.json"], "plan", "no function 'nosuch'"),
         (["demo", "--event", "events/mns_topic_stream_raw.txt"], "demo", "is not JSON"),
         (["validate", "--function", "nosuch"], "validate", "no function 'nosuch'"),
+        (["prune", "--policy", "daily", "--function", "nosuch"], "prune", "no function 'nosuch'"),
     ],
 )
 def test_a_usage_mistake_is_one_line_and_exit_2(ws, argv, command, says):
@@ -443,6 +494,21 @@ def test_validate_passes_the_shipped_stack(ws):
     checks = {(c["subject"], c["check"]) for c in report["checks"]}
     assert ("scheduled_backup", "timer trigger daily") in checks
     assert {("deploy_hook", "configuration"), ("alarm_snapshot", "handler")} <= checks
+    assert {("prune", "handler"), ("prune", "configuration"), ("prune", "timer trigger prune")} <= checks
+
+
+def test_validate_checks_the_policies_a_prune_timer_names(ws):
+    template = (ws / "template.yml").read_text()
+    (ws / "template.yml").unlink()  # a link to the repository's: this test's copy replaces it
+    payload = "payload: ''\n\n  DeployObjectCreated:"
+    assert template.count(payload) == 1
+    (ws / "template.yml").write_text(
+        template.replace(payload, 'payload: \'{"policy": "hourly"}\'\n\n  DeployObjectCreated:')
+    )
+    result = snapstack("validate", "--function", "prune", cwd=ws)
+    assert result.returncode == exitcodes.BAD_INPUT
+    (failed,) = [line for line in result.stdout.splitlines() if line.startswith("error")]
+    assert "timer trigger prune" in failed and "no policy named ['hourly']" in failed
 
 
 @pytest.mark.parametrize(
@@ -498,13 +564,21 @@ def on_a_terminal(ws: Path, *argv: str) -> tuple[int, str, bytes]:
 
 
 @pytest.mark.parametrize(
-    ("argv", "label"),
-    [(TIMER, b"scheduled_backup: "), (["plan", "--event", "events/timer.json"], b"plan: ")],
+    ("argv", "label", "unit"),
+    [
+        ([*TIMER, "-q"], b"scheduled_backup: ", b" disk"),
+        (["plan", "--event", "events/timer.json", "-q"], b"plan: ", b" disk"),
+        (
+            ["prune", "--policy", "daily", "--apply", "--fleet", str(RETENTION_FLEET)],
+            b"prune: ",
+            b" snapshot",
+        ),
+    ],
 )
-def test_a_progress_line_on_a_terminal(ws, argv, label):
-    code, stdout, terminal = on_a_terminal(ws, *argv, "-q")
+def test_a_progress_line_on_a_terminal(ws, argv, label, unit):
+    code, stdout, terminal = on_a_terminal(ws, *argv)
     assert code in (exitcodes.OK, exitcodes.FAILED)
-    assert label in terminal and b" disk" in terminal and b"\r" in terminal  # redrawn in place
+    assert label in terminal and unit in terminal and b"\r" in terminal  # redrawn in place
     assert "\r" not in stdout  # the result is untouched
 
 
@@ -521,6 +595,7 @@ def test_the_readme_names_no_flag_the_parser_lacks():
             ["emulator", "start"],
             ["tablestore", "start"],
             ["tokens", "ls"],
+            ["prune"],
         )
     )
     flags = {flag for flag in _flags(section) if flag not in {"--help"}}

@@ -187,9 +187,15 @@ def invoke(
     invocation, logger = runtime.invocation, runtime.logger
     results = list(plan.results)
     executor: Executor | None = None
+    quota: dict[str, float] = {}
     if plan.intents:
+        from snapstack.retention.quota import QuotaGuard
+
         table = table_for(token_table_url())
         _hand_credentials(table, invocation)
+        # DescribeSnapshots is throttled apart from CreateSnapshot: it gets a limiter of its own.
+        describe = RateLimiter(plan.policy.rate_limit).acquire
+        guard = QuotaGuard(runtime.ecs, runtime.region, plan.policy, logger, pace=describe)
         executor = Executor(
             ecs=runtime.ecs,
             table=table,
@@ -200,10 +206,12 @@ def invoke(
             stats=runtime.stats,
             lease_seconds=runtime.lease_seconds,
             max_deliveries=max_deliveries(),
+            quota_guard=guard,
         )
         results += executor.run(plan.intents, plan.policy.concurrency)
+        quota = guard.metrics()
     summary = summarise(invocation, trigger, plan, results)
-    _metrics(invocation, trigger, plan, results, runtime.stats)
+    _metrics(invocation, trigger, plan, results, runtime.stats, quota=quota)
     # Nested: several outcome names ("created") are reserved attributes of a LogRecord.
     counts = {o.value: summary[o.value] for o in Outcome}
     logger.info("invocation summary", extra={"counts": counts, **plan.labels, "notes": plan.notes})
@@ -234,7 +242,13 @@ def summarise(invocation: Invocation, trigger: str, plan: Plan, results: list[Di
 
 
 def _metrics(
-    invocation: Invocation, trigger: str, plan: Plan, results: list[DiskResult], stats: RunStats
+    invocation: Invocation,
+    trigger: str,
+    plan: Plan,
+    results: list[DiskResult],
+    stats: RunStats,
+    *,
+    quota: dict[str, float],
 ) -> None:
     counts = Counter(r.outcome for r in results)
     emit_metrics(
@@ -247,6 +261,7 @@ def _metrics(
             "SnapshotsSkipped": counts[Outcome.SKIPPED],
             "SnapshotsFailed": counts[Outcome.FAILED],
             "Throttled": stats.errors["Throttling"] + stats.errors["Throttling.User"],
+            **quota,  # the quota guard's: QuotaPruned, QuotaPruneFailed, QuotaBlocked
         },
         stats.latencies_ms,
     )
