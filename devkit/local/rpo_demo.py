@@ -16,23 +16,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devkit.emulator.models import iso
-from devkit.local.runner import Target, invoke
+from devkit.local.output import function_output
+from devkit.local.runner import invoke
 
 if TYPE_CHECKING:
     from devkit.emulator.testing import EcsEmulator
-    from devkit.local.template import Template
+    from devkit.local.session import LocalRun
 
 FAILED_DISK = "d-web-01-data"  # whose new snapshot ECS reports failed
 
 
 @dataclass(frozen=True)
 class _Stack:
-    """The demo's running stack: template, ECS target (the emulator) and token table."""
+    """The demo's running stack (template, ECS target, token table, log threshold) and its emulator."""
 
-    template: Template
-    target: Target
+    run: LocalRun
     emulator: EcsEmulator
-    token_table: str
 
     def invoke(self, function: str, payload: str) -> dict[str, Any]:
         """``function`` with a timer event fired now, on the emulator's virtual clock."""
@@ -41,9 +40,16 @@ class _Stack:
             "triggerName": "demo",
             "payload": payload,
         }
-        result = invoke(
-            self.template, function, json.dumps(event).encode(), self.target, token_table=self.token_table
-        )
+        run = self.run
+        with function_output(run.threshold):  # log lines to stderr, as every local command
+            result = invoke(
+                run.template,
+                function,
+                json.dumps(event).encode(),
+                run.target,
+                token_table=run.token_table,
+                env=run.env,
+            )
         if result.summary is None:
             raise RuntimeError(result.error or f"{function} returned nothing")
         return result.summary
@@ -63,9 +69,10 @@ class _Stack:
         print()
 
 
-def run(template: Template, target: Target, emulator: EcsEmulator, token_table: str) -> None:
-    """Print the story of the module docstring."""
-    stack = _Stack(template, target, emulator, token_table)
+def run(local: LocalRun, emulator: EcsEmulator) -> None:
+    """Print the story of the module docstring, on ``local``'s stack and ``emulator``."""
+    stack = _Stack(local, emulator)
+    template, target, token_table = local.template, local.target, local.token_table
     clock = emulator.state.clock
     print("RPO: the reconciler checks each policy's disks against its RPO (daily: 30h)\n")
     clock.advance(36 * 3600)

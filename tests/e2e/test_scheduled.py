@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from snapstack.config import ConfigError
 from snapstack.ecs.request import CreateSnapshotRequest
 from snapstack.tokens.slots import client_token, slot_key
 from tests.contract import DISPOSITIONS, INVOCATION, OUTCOME, RETRY
@@ -122,13 +123,18 @@ def test_bad_input_is_one_clear_error_and_no_ecs_call(run, emulator, capfd, even
     assert len(errors) == 1 and errors[0]["rule"] == summary["error"]["rule"]
 
 
-def test_a_bad_policy_is_rejected_before_anything_runs(run, emulator, config_json):
+def test_a_bad_policy_fails_the_invocation_before_anything_runs(run, emulator, config_json, capfd):
+    """A broken configuration is not bad input (never retried, silent): the invocation raises."""
     config_json(
         {"policies": [{"name": "daily", "selector": {"all_disks": True}, "snapshot_name": "auto-{disk_id}"}]}
     )
-    summary = run("scheduled_backup", timer_event()).summary
-    assert summary["ok"] is False and "policies.0" in summary["error"]["field"]
-    assert "auto" in summary["error"]["rule"]
+    result = run("scheduled_backup", timer_event())
+    assert result.summary is None and isinstance(result.exception, ConfigError)
+    assert "policies.0" in result.exception.field and "auto" in result.exception.rule
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
+    errors = [line for line in lines if line.get("level") == "ERROR"]
+    assert [e["error_code"] for e in errors] == ["ConfigError"]
+    assert [line["ConfigErrors"] for line in lines if "_aws" in line] == [[1.0]]
     assert all_calls(emulator) == 0
 
 

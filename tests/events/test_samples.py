@@ -54,10 +54,12 @@ def test_oss(name):
     assert record.bucket_name == "snapstack-deploys"
     assert record.bucket_arn == f"acs:oss:cn-hangzhou:{UID}:snapstack-deploys"
     assert record.object_key == record.object_key_raw == "releases/web/2026-11-27/manifest.json"
-    assert record.etag == "5D41402ABC4B2A76B9719D911017C592"
-    assert record.size == record.delta_size == 1843
+    # The sample object the event names (events/objects/<bucket>/<key>): eTag = MD5 of its bytes.
+    stored = (EVENTS / "objects" / record.bucket_name / record.object_key).read_bytes()
+    assert record.etag == hashlib.md5(stored).hexdigest().upper() == "B949025F72A5097A81A5EB7C6BC80D05"
+    assert record.size == record.delta_size == len(stored)
     assert record.dedupe_key == (
-        "oss:snapstack-deploys/releases/web/2026-11-27/manifest.json@5D41402ABC4B2A76B9719D911017C592"
+        "oss:snapstack-deploys/releases/web/2026-11-27/manifest.json@B949025F72A5097A81A5EB7C6BC80D05"
     )
     if name.endswith("fc3.json"):
         assert record.request_id == "6745A1C3E0B2F4D8A9C0B1E3"

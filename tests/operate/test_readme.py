@@ -43,7 +43,9 @@ def test_the_report_sequence_against_the_emulator(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(ROOT)
-    sequence, shown = blocks("Local tools")[1:3]
+    found = blocks("Local tools")
+    at = next(i for i, b in enumerate(found) if "snapstack report --policy" in b)
+    sequence, shown = found[at : at + 2]
     start, *runs = commands(sequence)
     assert start[:2] == ["emulator", "start"]
     with EcsEmulator() as emu:
@@ -85,5 +87,5 @@ def test_one_reconciler_run_against_the_emulator(
     (block,) = [b for b in blocks("Reconciler and RPO") if "local invoke reconciler" in b]
     argv = next(a for a in commands(block) if a[:3] == ["local", "invoke", "reconciler"])
     assert main([*argv, "--token-table", f"sqlite:///{tmp_path}/tokens.db"]) == exitcodes.OK
-    out = capfd.readouterr().out
-    assert "reconciler: nothing to do" in out and '"alert":"RpoBreach"' in out
+    printed = capfd.readouterr()  # the result on stdout, the function's log lines on stderr
+    assert "reconciler: nothing to do" in printed.out and '"alert":"RpoBreach"' in printed.err

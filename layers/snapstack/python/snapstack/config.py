@@ -36,7 +36,11 @@ CONFIG_FILE = "snapstack.json"
 
 
 class ConfigError(Exception):
-    """A configuration (policy, rules, manifest settings) that cannot be used."""
+    """A configuration (policy, rules, manifest settings, environment) that cannot be used.
+
+    Not bad input: the invocation raises it, so FC records a function error that alerting
+    sees (``handlers/runtime.py``); the event was not at fault and is not reported as such.
+    """
 
     def __init__(self, source: str, field: str, rule: str) -> None:
         super().__init__(f"{source}: {field}: {rule}")

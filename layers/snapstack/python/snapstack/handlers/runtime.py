@@ -12,6 +12,9 @@ does only what is missing. A failure to reach ECS or the token table before any 
 decided is raised too, for the same reason, and so is ``InvocationFailed`` when the executor
 stopped the invocation (the token table refused our credentials or is missing; an account- or
 credential-level ECS error). Bad input is never raised: a retry cannot fix it.
+A configuration that cannot be used is raised as ``ConfigError`` (error_code ``ConfigError``,
+metric ``ConfigErrors``): it is not the event's fault, so it must fail the invocation where FC
+records and alerts on it, not pass quietly as bad input on every run.
 
 The token table is opened once per process and URL, and handed the invocation's credentials
 (from the FC context) on every invocation, so STS rotation never leaves it signing with stale
@@ -171,7 +174,11 @@ def prepare(
         runtime.lease_seconds = lease_seconds()
         max_deliveries()
         return runtime, planner(event, runtime)
-    except (EventDecodeError, ConfigError, BadInput, InvalidRequest) as exc:
+    except ConfigError as exc:
+        logger.error("configuration error: nothing was done", extra=_error_fields(exc))
+        emit_metrics(invocation, {"policy": "", "trigger": trigger}, {"ConfigErrors": 1}, [])
+        raise
+    except (EventDecodeError, BadInput, InvalidRequest) as exc:
         return runtime, _bad_input(invocation, logger, trigger, exc)
     except (EcsError, TokenTableError, DependencyUnavailable) as exc:
         logger.error("invocation failed before any disk was decided", extra=_error_fields(exc))
@@ -291,7 +298,9 @@ def _error_fields(exc: Exception) -> dict[str, Any]:
         return log_fields(
             error_code="BadEvent", source=f"event ({exc.shape})", field=exc.field, rule=exc.rule
         )
-    if isinstance(exc, ConfigError | BadInput):
+    if isinstance(exc, ConfigError):
+        return log_fields(error_code="ConfigError", source=exc.source, field=exc.field, rule=exc.rule)
+    if isinstance(exc, BadInput):
         return log_fields(error_code="BadInput", source=exc.source, field=exc.field, rule=exc.rule)
     if isinstance(exc, InvalidRequest):
         return log_fields(error_code=exc.code, source="request", field=exc.field, rule=exc.rule)
