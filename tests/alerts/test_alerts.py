@@ -8,11 +8,13 @@ by devkit/sls (a documented subset of SLS query syntax).
 from __future__ import annotations
 
 import ast
+import copy
 import re
 from typing import Any
 
 import pytest
 
+from devkit.ros.cdk import validate_resources
 from devkit.sls.logstore import DOUBLE, TEXT
 from devkit.sls.query import QueryError, parse
 from tests.e2e.conftest import timer_event
@@ -45,6 +47,19 @@ def test_the_stack_alerts_on_each_condition_issue_15_names():
             "${FailureQueue.QueueName}"
             in function["AsyncConfiguration"]["Destination"]["OnFailure"]["Fn::Sub"]
         )
+
+
+def test_ros_schemas_check_the_new_resource_types():
+    broken = {
+        name: copy.deepcopy(RESOURCES[name]) for name in ("LogIndex", "AlertFailedDisks", "AlertFailureQueue")
+    }
+    broken["LogIndex"]["Properties"]["KeyIndices"][1]["JsonKeyIndices"][0]["Type"] = "json"
+    del broken["AlertFailedDisks"]["Properties"]["Detail"]["Name"]
+    broken["AlertFailureQueue"]["Properties"]["Escalations"]["Critical"]["Statistics"] = "Sum"
+    errors = validate_resources(broken).errors
+    assert "type" in errors["LogIndex"][0] and "json" in errors["LogIndex"][0]
+    assert "name: required but missing" in errors["AlertFailedDisks"][0]
+    assert "statistics" in errors["AlertFailureQueue"][0]
 
 
 def test_every_alert_evaluates_a_chart_of_the_dashboard_with_the_same_query():
