@@ -63,7 +63,12 @@ def build_intents(
             "date": slot[:8],
             "reason": reason,
         }
-        provenance = {"policy": policy.name, "trigger": trigger, "slot": token}
+        provenance = {
+            "policy": policy.name,
+            "trigger": trigger,
+            "slot": token,
+            "stack": namespace["ns_stack"],
+        }
         try:
             request = policy.request_for(values, provenance, client_token=token, disk_tags=disk.tags)
         except InvalidRequest as exc:

@@ -191,7 +191,9 @@ def invoke(
         _hand_credentials(table, invocation)
         # DescribeSnapshots is throttled apart from CreateSnapshot: it gets a limiter of its own.
         describe = RateLimiter(plan.policy.rate_limit).acquire
-        guard = QuotaGuard(runtime.ecs, runtime.region, plan.policy, logger, pace=describe)
+        guard = QuotaGuard(
+            runtime.ecs, runtime.region, plan.policy, logger, stack=invocation.service_name, pace=describe
+        )
         executor = Executor(
             ecs=runtime.ecs,
             table=table,
