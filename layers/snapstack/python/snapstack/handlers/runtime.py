@@ -37,7 +37,7 @@ from snapstack.ecs.errors import EcsError, InvalidRequest
 from snapstack.events.errors import EventDecodeError, UnusableElement
 from snapstack.execute import DEFAULT_MAX_DELIVERIES, DiskResult, Executor, Intent, Outcome, RunStats
 from snapstack.invocation import Invocation
-from snapstack.observability import bind_invocation, emit_metrics, log_fields
+from snapstack.observability import INVOCATION_FAILED, bind_invocation, emit_metrics, log_fields
 from snapstack.ratelimit import RateLimiter
 from snapstack.tokens.base import TokenTableError, default_owner
 
@@ -181,7 +181,10 @@ def prepare(
     except (EventDecodeError, BadInput, InvalidRequest) as exc:
         return runtime, _bad_input(invocation, logger, trigger, exc)
     except (EcsError, TokenTableError, DependencyUnavailable) as exc:
-        logger.error("invocation failed before any disk was decided", extra=_error_fields(exc))
+        logger.error(
+            "invocation failed before any disk was decided",
+            extra={"alert": INVOCATION_FAILED, **_error_fields(exc)},
+        )
         raise
 
 
@@ -227,7 +230,8 @@ def invoke(
     if executor is not None and executor.fatal is not None:
         fatal = executor.fatal
         logger.error(
-            "invocation failed: FC retries it", extra=log_fields(error_code=fatal.code, error=fatal.message)
+            "invocation failed: FC retries it",
+            extra=log_fields(alert=INVOCATION_FAILED, error_code=fatal.code, error=fatal.message),
         )
         raise InvocationFailed(fatal.code, fatal.message, summary)
     if (summary["deferred"] or summary["in_progress"]) and _retry_incomplete():
