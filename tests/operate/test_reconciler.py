@@ -99,7 +99,7 @@ def test_a_snapshot_that_fails_at_ecs_is_retried_once_in_its_slot(
     (warning,) = [entry for entry in logged if entry.get("alert") == "SnapshotFailedAtEcs"]
     assert (warning["disk_id"], warning["snapshot_id"]) == (DISK, made["snapshot_id"])
     (metrics,) = [entry for entry in logged if "SnapshotsFailedAtEcs" in entry]
-    assert metrics["SnapshotsFailedAtEcs"] == [1.0]
+    assert metrics["SnapshotsFailedAtEcs"] == 1.0
 
     world.advance(600)  # the retry is accomplished; the failed one stays failed and is not retried again
     again = world.reconcile()

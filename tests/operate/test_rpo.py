@@ -81,9 +81,9 @@ def test_an_rpo_breach_is_reported_with_the_right_disk_and_age(
         32 * HOUR,
     )
     (metric,) = [entry for entry in lines if "RpoBreachAgeSeconds" in entry]
-    assert (metric["disk_id"], metric["policy"], metric["RpoBreachAgeSeconds"]) == (B, "daily", [32.0 * HOUR])
+    assert (metric["disk_id"], metric["policy"], metric["RpoBreachAgeSeconds"]) == (B, "daily", 32.0 * HOUR)
     (per_policy,) = [entry for entry in lines if "RpoBreaches" in entry]
-    assert (per_policy["RpoBreaches"], per_policy["RpoWorstAgeSeconds"]) == ([1.0], [32.0 * HOUR])
+    assert (per_policy["RpoBreaches"], per_policy["RpoWorstAgeSeconds"]) == (1.0, 32.0 * HOUR)
 
 
 def test_the_report_shows_the_breach_and_the_failure_with_its_reason(
