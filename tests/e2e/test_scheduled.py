@@ -134,7 +134,8 @@ def test_a_bad_policy_fails_the_invocation_before_anything_runs(run, emulator, c
     lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
     errors = [line for line in lines if line.get("level") == "ERROR"]
     assert [e["error_code"] for e in errors] == ["ConfigError"]
-    assert [line["ConfigErrors"] for line in lines if "_aws" in line] == [[1.0]]
+    # one value: a number SLS indexes (observability.publish_metrics)
+    assert [line["ConfigErrors"] for line in lines if "_aws" in line] == [1.0]
     assert all_calls(emulator) == 0
 
 
@@ -268,10 +269,10 @@ def test_a_template_with_an_unknown_placeholder_is_refused_when_the_configuratio
 ):
     policy = {"name": "daily", "selector": {"all_disks": True}, "description": "backup of {disk} ({policy})"}
     config_json({"policies": [policy]})
-    result = run("scheduled_backup", timer_event())
-    assert result.error is None
-    assert result.summary["ok"] is False and result.summary["error"]["field"] == "policies.0"
-    assert "unknown placeholder {disk}" in result.summary["error"]["rule"]
+    result = run("scheduled_backup", timer_event())  # a broken configuration fails the invocation
+    assert result.summary is None and isinstance(result.exception, ConfigError)
+    assert "policies.0" in result.exception.field
+    assert "unknown placeholder {disk}" in result.exception.rule
     assert all_calls(emulator) == 0
 
 
