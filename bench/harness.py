@@ -18,11 +18,12 @@ import contextlib
 import http.client
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,27 @@ def verdict(ok: bool, ratio: str = "") -> str:
     """``ok``/``MISSED``, after an optional ratio."""
     word = "ok" if ok else "MISSED"
     return f"{ratio}  {word}" if ratio else word
+
+
+def spread(values: Sequence[float]) -> str:
+    """How far ``values`` scatter around their median: half their range, as a share of it.
+
+    ``"-"`` for a single value (one round shows no spread).
+    """
+    if len(values) < 2:
+        return "-"
+    middle = statistics.median(values)
+    half = (max(values) - min(values)) / 2
+    return f"±{half / middle:.1%}" if middle else f"±{half:g}"
+
+
+def rounds_line(name: str, values: Sequence[float], unit: str, fmt: str = "{:.1f}") -> str:
+    """``name: median unit (spread, n rounds: v1 v2 ...)`` for a benchmark's printed output."""
+    each = " ".join(fmt.format(v) for v in values)
+    return (
+        f"{name}: {fmt.format(statistics.median(values))} {unit} "
+        f"(spread {spread(values)}, {len(values)} round(s): {each})"
+    )
 
 
 def format_table(rows: list[Row]) -> str:

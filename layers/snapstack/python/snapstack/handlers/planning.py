@@ -1,15 +1,20 @@
-"""From disks to intents: slot keys, tokens, rendered requests; and the allow-list check."""
+"""From disks to intents: slot keys, tokens, rendered requests; and the allow-list check.
+
+``build_intents`` plans a list of disks (the few an alarm or a deploy names); ``stream_intents``
+plans a listing page by page for a fleet (scheduled backups), reading each page's slot records
+in bulk first so a slot already done costs neither an instance look-up nor a rendered request.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from snapstack.ecs.errors import InvalidRequest
-from snapstack.execute import DiskResult, Hold, Intent, Outcome
+from snapstack.execute import Batch, DiskResult, Hold, Intent, Outcome, settled
 from snapstack.handlers.runtime import current_invocation
-from snapstack.targets import Disk, describe_instance_ids, matches
+from snapstack.targets import Disk, InstanceStates, SelectorMatch, selector_instances
 from snapstack.tokens.slots import client_token, slot_key
 
 if TYPE_CHECKING:
@@ -20,6 +25,61 @@ if TYPE_CHECKING:
 def compact(moment: datetime, *, with_time: bool = True) -> str:
     """A slot or event time as it appears in snapshot names (no characters names refuse)."""
     return moment.strftime("%Y%m%dT%H%M" if with_time else "%Y%m%d")
+
+
+class _Planner:
+    """What every disk of one plan shares: the policy, the trigger, the slot, the namespace."""
+
+    def __init__(
+        self, policy: Policy, *, trigger: str, slot_parts: dict[str, str], slot: str, reason: str
+    ) -> None:
+        self.policy = policy
+        self.trigger = trigger
+        self.slot_parts = slot_parts
+        self.slot = slot
+        self.reason = reason
+        self.namespace = _namespace(policy.name)
+        self.labels = {"policy": policy.name, "trigger": trigger, "slot": slot}
+
+    def key(self, disk: Disk) -> tuple[str, str]:
+        """The disk's slot key and slot token."""
+        key = slot_key(self.trigger, **self.slot_parts, disk=disk.disk_id, **self.namespace)
+        return key, client_token(key)
+
+    def plan(self, disk: Disk, key: str, token: str) -> Intent | DiskResult:
+        """The disk's intent, or its result when planning already decides it (no ECS call)."""
+        blocked, hold = _instance_check(disk, token)
+        if blocked is not None:
+            return blocked
+        values = {
+            "policy": self.policy.name,
+            "trigger": self.trigger,
+            "disk_id": disk.disk_id,
+            "instance_id": disk.instance_id or "none",
+            "slot": self.slot,
+            "date": self.slot[:8],
+            "reason": self.reason,
+        }
+        provenance = {"policy": self.policy.name, "trigger": self.trigger, "slot": token}
+        try:
+            request = self.policy.request_for(values, provenance, client_token=token, disk_tags=disk.tags)
+        except InvalidRequest as exc:
+            return DiskResult(
+                disk_id=disk.disk_id,
+                outcome=Outcome.FAILED,
+                token=token,
+                error_code=exc.code,
+                message=str(exc),
+            )
+        return Intent(
+            disk_id=disk.disk_id,
+            instance_id=disk.instance_id,
+            slot_key=key,
+            token=token,
+            request=request,
+            labels=self.labels,
+            hold=hold,
+        )
 
 
 def build_intents(
@@ -41,51 +101,65 @@ def build_intents(
     run once: nothing to back up yet); one whose instance is starting or stopping gets a ``Hold``
     (the executor defers it without an ECS call, within the delivery bound).
     """
+    planner = _Planner(policy, trigger=trigger, slot_parts=slot_parts, slot=slot, reason=reason)
     intents: list[Intent] = []
     refused: list[DiskResult] = []
-    namespace = _namespace(policy.name)
     for disk in disks:
-        token = client_token(key := slot_key(trigger, **slot_parts, disk=disk.disk_id, **namespace))
-        blocked, hold = _instance_check(disk, token)
-        if blocked is not None:
-            refused.append(blocked)
-            continue
-        values = {
-            "policy": policy.name,
-            "trigger": trigger,
-            "disk_id": disk.disk_id,
-            "instance_id": disk.instance_id or "none",
-            "slot": slot,
-            "date": slot[:8],
-            "reason": reason,
-        }
-        provenance = {"policy": policy.name, "trigger": trigger, "slot": token}
-        try:
-            request = policy.request_for(values, provenance, client_token=token, disk_tags=disk.tags)
-        except InvalidRequest as exc:
-            refused.append(
-                DiskResult(
-                    disk_id=disk.disk_id,
-                    outcome=Outcome.FAILED,
-                    token=token,
-                    error_code=exc.code,
-                    message=str(exc),
-                )
-            )
-            continue
-        labels = {"policy": policy.name, "trigger": trigger, "slot": slot}
-        intents.append(
-            Intent(
-                disk_id=disk.disk_id,
-                instance_id=disk.instance_id,
-                slot_key=key,
-                token=token,
-                request=request,
-                labels=labels,
-                hold=hold,
-            )
-        )
+        planned = planner.plan(disk, *planner.key(disk))
+        if isinstance(planned, Intent):
+            intents.append(planned)
+        else:
+            refused.append(planned)
     return intents, refused
+
+
+def stream_intents(
+    runtime: Runtime,
+    policy: Policy,
+    pages: Iterable[list[Disk]],
+    *,
+    trigger: str,
+    slot_parts: dict[str, str],
+    slot: str,
+    reason: str = "",
+    allow: AllowList | None = None,
+) -> Iterator[Batch]:
+    """``build_intents`` one listing page at a time, as the executor pulls the batches.
+
+    Per page: the disks ``allow`` does not cover are ``denied``; the slot tokens are derived and
+    their records read in one bulk call (``runtime.slot_records``, when the runtime executes);
+    a slot already done or failed for good is settled from its record (``execute.settled``)
+    with no instance look-up and no request rendered; only the other disks get their
+    instance's state (``InstanceStates``, bounded) and their request. The batch carries the
+    records it read, so the executor does not read them again.
+    """
+    planner = _Planner(policy, trigger=trigger, slot_parts=slot_parts, slot=slot, reason=reason)
+    instances = InstanceStates(runtime.ecs, runtime.region)
+    for page in pages:
+        results: list[DiskResult] = []
+        disks = page
+        if allow is not None:
+            disks, denied = allow.split(page)
+            results += denied
+        keyed = [(disk, *planner.key(disk)) for disk in disks]
+        read = runtime.slot_records
+        records = dict(read(token for _, _, token in keyed)) if read is not None and keyed else {}
+        todo = []
+        for disk, key, token in keyed:
+            done = settled(disk.disk_id, token, records.get(token))
+            if done is None:
+                todo.append((disk, key, token))
+            else:
+                results.append(done)
+        intents: list[Intent] = []
+        attached = instances.attach([disk for disk, _, _ in todo]) if todo else []
+        for disk, (_, key, token) in zip(attached, todo, strict=True):
+            planned = planner.plan(disk, key, token)
+            if isinstance(planned, Intent):
+                intents.append(planned)
+            else:
+                results.append(planned)
+        yield Batch(intents, results, records if read is not None else None, planner.labels)
 
 
 #: Instance states ECS snapshots in (CreateSnapshot: "not in the Stopped or Running state").
@@ -124,26 +198,34 @@ def _instance_check(disk: Disk, token: str) -> tuple[DiskResult | None, Hold | N
     return None, None
 
 
+class AllowList:
+    """An allow-list (a policy's selector) compiled once to check many disks: its instance tags
+    are resolved with one DescribeInstances listing, its ids held in sets (``SelectorMatch``)."""
+
+    def __init__(self, runtime: Runtime, allow: Selector) -> None:
+        self._match = SelectorMatch(allow, selector_instances(runtime.ecs, runtime.region, allow))
+
+    def split(self, disks: Iterable[Disk]) -> tuple[list[Disk], list[DiskResult]]:
+        """The disks it covers, and a ``skipped`` result (``NotAllowed``) for each one it does not."""
+        kept, denied = [], []
+        for disk in disks:
+            if self._match(disk):
+                kept.append(disk)
+            else:
+                denied.append(
+                    DiskResult(
+                        disk_id=disk.disk_id,
+                        outcome=Outcome.SKIPPED,
+                        token="",
+                        error_code="NotAllowed",
+                        message="outside this function's allow-list (policy selector)",
+                    )
+                )
+        return kept, denied
+
+
 def split_allowed(
     runtime: Runtime, disks: list[Disk], allow: Selector
 ) -> tuple[list[Disk], list[DiskResult]]:
     """Disks the allow-list covers, and a ``skipped`` result for each one it does not."""
-    instances = set(allow.instance_ids) if allow.instance_ids else None
-    if allow.instance_tags:
-        tagged = describe_instance_ids(runtime.ecs, runtime.region, dict(allow.instance_tags))
-        instances = tagged if instances is None else instances & tagged
-    kept, denied = [], []
-    for disk in disks:
-        if matches(disk, allow, instances):
-            kept.append(disk)
-        else:
-            denied.append(
-                DiskResult(
-                    disk_id=disk.disk_id,
-                    outcome=Outcome.SKIPPED,
-                    token="",
-                    error_code="NotAllowed",
-                    message="outside this function's allow-list (policy selector)",
-                )
-            )
-    return kept, denied
+    return AllowList(runtime, allow).split(disks)

@@ -11,6 +11,7 @@ one slot shares each disk's ClientToken.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,11 @@ from pydantic import ValidationError
 from snapstack.config import ScheduledConfig, load_config
 from snapstack.events.decode import decode_event
 from snapstack.events.timer import TimerEvent
-from snapstack.handlers.planning import build_intents, compact
+from snapstack.handlers.planning import compact, stream_intents
 from snapstack.handlers.runtime import BadInput, Plan, Runtime, invoke
 from snapstack.policy.model import Policy
 from snapstack.policy.schedule import DAY, floor_to_slot
-from snapstack.targets import resolve
+from snapstack.targets import Disk, disk_pages
 
 TRIGGER = "timer"
 
@@ -79,13 +80,24 @@ def plan(event: Any, runtime: Runtime) -> Plan:
     policy = choose_policy(requested_policy(timer.payload), runtime.function_dir)
     slot = floor_to_slot(timer.trigger_time, policy.period_delta, policy.zone)
     label = compact(slot.start, with_time=policy.period_delta < DAY)
-    disks = resolve(runtime.ecs, runtime.region, policy.selector)
-    intents, refused = build_intents(
+    plan_ = Plan(policy, labels={"policy": policy.name, "slot": slot.label})
+    pages = _noting_empty(disk_pages(runtime.ecs, runtime.region, policy.selector), plan_, policy)
+    plan_.pages = stream_intents(
+        runtime,
         policy,
-        disks,
+        pages,
         trigger=TRIGGER,
         slot_parts={"policy": policy.name, "slot": slot.label},
         slot=label,
     )
-    notes = [] if disks else [f"policy {policy.name!r} selected no disks"]
-    return Plan(policy, intents, refused, {"policy": policy.name, "slot": slot.label}, notes)
+    return plan_
+
+
+def _noting_empty(pages: Iterator[list[Disk]], plan_: Plan, policy: Policy) -> Iterator[list[Disk]]:
+    """``pages``, with a note on ``plan_`` when the listing selected no disk at all."""
+    empty = True
+    for page in pages:
+        empty = False
+        yield page
+    if empty:
+        plan_.notes.append(f"policy {policy.name!r} selected no disks")
