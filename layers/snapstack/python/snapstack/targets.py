@@ -117,8 +117,11 @@ def describe_disks(ecs: EcsClient, region: str, **filters: Any) -> Iterator[Disk
         yield from page
 
 
-def describe_disk_pages(ecs: EcsClient, region: str, **filters: Any) -> Iterator[list[Disk]]:
-    """The disks matching the server-side filters, one DescribeDisks page (up to 500) at a time."""
+def describe_disk_pages(
+    ecs: EcsClient, region: str, *, page_size: int = DISK_PAGE_SIZE, **filters: Any
+) -> Iterator[list[Disk]]:
+    """The disks matching the server-side filters, one DescribeDisks page (``page_size``, by default
+    the documented maximum of 500) at a time."""
     from alibabacloud_ecs20140526 import models
 
     tags = filters.pop("tags", None) or {}
@@ -126,7 +129,7 @@ def describe_disk_pages(ecs: EcsClient, region: str, **filters: Any) -> Iterator
     def make(next_token: str | None) -> Any:
         return models.DescribeDisksRequest(
             region_id=region,
-            max_results=DISK_PAGE_SIZE,
+            max_results=page_size,
             next_token=next_token,
             tag=[models.DescribeDisksRequestTag(key=k, value=v) for k, v in tags.items()] or None,
             **filters,
