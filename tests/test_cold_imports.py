@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "snapstack" / "python"
-FAMILIES = {"alarms", "cloudevents", "cms", "mns", "oss", "timer"}
+FAMILIES = {"alarms", "cloudevents", "cms", "deploy", "mns", "oss", "timer"}
 #: Optional packages no function may import before it needs them.
 HEAVY = {"oss2", "tablestore", "redis", "boto3", "yaml", "moto", "devkit"}
 
@@ -47,8 +47,8 @@ def loaded(function: str, after: str = "") -> dict[str, list[str]]:
     ("function", "families"),
     [
         ("scheduled_backup", {"timer"}),
-        ("deploy_hook", {"oss"}),
-        ("alarm_snapshot", FAMILIES - {"timer", "oss"}),
+        ("deploy_hook", {"oss", "deploy"}),
+        ("alarm_snapshot", FAMILIES - {"timer", "oss", "deploy"}),
     ],
 )
 def test_each_function_imports_only_its_own_event_families(function, families):

@@ -16,7 +16,7 @@ NOT_AN_ALARM = {"mns_topic_stream_raw.txt"}  # a plain STREAM body: the alarm fu
 def function_for(name: str) -> str:
     if name.startswith("timer"):
         return "scheduled_backup"
-    return "deploy_hook" if name.startswith("oss_") else "alarm_snapshot"
+    return "deploy_hook" if name.startswith(("oss_", "deploy_")) else "alarm_snapshot"
 
 
 def test_every_sample_has_a_test():

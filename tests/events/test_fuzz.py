@@ -18,7 +18,7 @@ from snapstack.events import EventDecodeError, MnsMessage, alarm_signals, decode
 from snapstack.events.decode import DecodedEvent
 from tests.events.conftest import SAMPLES, raw
 
-KINDS = [None, "timer", "oss", "mns", "eventbridge", "alarm"]
+KINDS = [None, "timer", "oss", "deploy", "mns", "eventbridge", "alarm"]
 FUZZ = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MUTATE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -70,6 +70,10 @@ KEYS = st.sampled_from(
         "size",
         "messageBody",
         "value",
+        "deploy_id",
+        "instance_ids",
+        "disk_ids",
+        "disk_tags",
     ]
 ) | st.text(max_size=8)
 json_values = st.recursive(

@@ -93,16 +93,20 @@ def _oss_with_key(key: str) -> OssEvent:
     ("key", "decoded"),
     [
         ("releases/web/%E6%B8%85%E5%8D%95%20v2.json", "releases/web/清单 v2.json"),
-        ("releases/web/a+b.json", "releases/web/a+b.json"),
+        ("releases/web/%E6%B8%85%E5%8D%95+v2.json", "releases/web/清单 v2.json"),
+        ("releases/web/a+b.json", "releases/web/a b.json"),
+        ("releases/web/a%2Bb.json", "releases/web/a+b.json"),
         ("releases/web/100%zz.json", "releases/web/100%zz.json"),
         ("releases/web/bad%FF.json", "releases/web/bad%FF.json"),
         ("releases/web/plain.json", "releases/web/plain.json"),
+        ("releases/web/清单.json", "releases/web/清单.json"),
     ],
 )
-def test_oss_keys_are_url_decoded_only_when_percent_encoded(key, decoded):
+def test_oss_keys_are_read_as_form_encoded_first_and_as_delivered_second(key, decoded):
     (record,) = _oss_with_key(key).records
     assert record.object_key == decoded
     assert record.object_key_raw == key
+    assert record.key_candidates == tuple(dict.fromkeys((decoded, key)))
 
 
 def test_oss_event_names_lose_a_stray_prefix_and_records_keep_order():

@@ -40,6 +40,7 @@ FUNCTIONS = ("scheduled_backup", "deploy_hook", "alarm_snapshot")
 SHAPES: dict[str, list[str]] = {
     "timer": ["timer.json"],
     "oss": ["oss_put_object.json", "oss_put_object_fc3.json"],
+    "deploy": ["deploy_invoke.json"],
     "mns": [
         "mns_topic_stream_raw.txt",
         "mns_topic_stream_attrs.json",
@@ -61,7 +62,7 @@ SHAPES: dict[str, list[str]] = {
 def function_for(name: str) -> str:
     if name.startswith("timer"):
         return "scheduled_backup"
-    return "deploy_hook" if name.startswith("oss_") else "alarm_snapshot"
+    return "deploy_hook" if name.startswith(("oss_", "deploy_")) else "alarm_snapshot"
 
 
 def raw(name: str) -> bytes:
@@ -307,7 +308,22 @@ def batch_fields(name: str) -> FieldRules:
     return fields
 
 
+NOT_IDS = st.just([]) | st.lists(st.integers() | st.sampled_from(["web-01", "d-web-01-data", ""]), min_size=1)
+DEPLOY_REQUEST: FieldRules = [
+    (
+        ("deploy_id",),
+        rule(drop=True, null=True, refused=NON_STRING, bad=st.sampled_from(["", "a b", "x" * 129])),
+    ),
+    (("reason",), rule(null=True, refused=NON_STRING, bad=st.text(min_size=501, max_size=600))),
+    (
+        ("instance_ids",),
+        rule(drop=True, null=True, refused=ints | floats | st.booleans() | texts | dicts, bad=NOT_IDS),
+    ),
+    # keys an invoker may not send: names, retention, tags and policies are the configuration's
+    *(((key,), set_to(NON_STRING | texts)) for key in ("retention_days", "tags", "snapshot_name", "policy")),
+]
 FIELDS: dict[str, FieldRules] = {
+    "deploy_invoke.json": DEPLOY_REQUEST,
     "timer.json": [(("triggerTime",), REQ_TIME), (("triggerName",), REQ_STR), (("payload",), PAYLOAD)],
     "oss_put_object.json": oss_fields(fc3=False),
     "oss_put_object_fc3.json": oss_fields(fc3=True),

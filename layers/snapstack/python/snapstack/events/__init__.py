@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from snapstack.events.cloudevents import CloudEvent, EventBatch, QueueKind, QueueMessage, queue_message
     from snapstack.events.cms import AlertState, CmsThresholdAlarm, EcsSystemEvent
     from snapstack.events.decode import DecodedEvent, EventKind, RawEvent, decode_event
+    from snapstack.events.deploy import DeployRequest, DeployTargets
     from snapstack.events.errors import EventDecodeError
     from snapstack.events.mns import MnsMessage
     from snapstack.events.oss import ObjectMeta, OssEvent, OssRecord
@@ -35,6 +36,8 @@ _HOMES = {
     "AlertState": "cms",
     "CmsThresholdAlarm": "cms",
     "EcsSystemEvent": "cms",
+    "DeployRequest": "deploy",
+    "DeployTargets": "deploy",
     "DecodedEvent": "decode",
     "EventKind": "decode",
     "RawEvent": "decode",
@@ -53,6 +56,8 @@ __all__ = [
     "CloudEvent",
     "CmsThresholdAlarm",
     "DecodedEvent",
+    "DeployRequest",
+    "DeployTargets",
     "EcsSystemEvent",
     "EventBatch",
     "EventDecodeError",

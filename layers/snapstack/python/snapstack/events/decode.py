@@ -20,7 +20,7 @@ Detection order (first match wins):
       carry any other shape's keys;
    b. ``attrs`` with nothing but ``body`` beside it -> MNS STREAM-with-attributes;
    c. ``triggerTime`` or ``triggerName`` -> timer;
-   d. ``events`` -> OSS;
+   d. ``events`` -> OSS; ``deploy_id`` -> a direct deploy request (``events/deploy.py``);
    e. ``specversion`` -> CloudEvent (an ``acs.ecs`` event stays a CloudEvent: its source+id
       is the dedupe key; ``EcsSystemEvent.from_cloudevent`` reads its content);
    f. ``alertName`` or ``alertState`` -> CMS threshold alarm (JSON form);
@@ -43,26 +43,36 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from snapstack.events._wire import ROOT, check_json, decoding, fail, load_json
 from snapstack.events.errors import EventDecodeError
-from snapstack.events.shapes import is_cms_alarm, is_cms_form, is_mns_json, is_stream_attrs, is_system_event
+from snapstack.events.shapes import (
+    is_cms_alarm,
+    is_cms_form,
+    is_deploy_request,
+    is_mns_json,
+    is_stream_attrs,
+    is_system_event,
+)
 
 if TYPE_CHECKING:
     from snapstack.events.cloudevents import CloudEvent, EventBatch
     from snapstack.events.cms import CmsThresholdAlarm, EcsSystemEvent
+    from snapstack.events.deploy import DeployRequest
     from snapstack.events.mns import MnsMessage
     from snapstack.events.oss import OssEvent
     from snapstack.events.timer import TimerEvent
 
 DecodedEvent: TypeAlias = (
-    "TimerEvent | OssEvent | MnsMessage | CloudEvent | EventBatch | CmsThresholdAlarm | EcsSystemEvent"
+    "TimerEvent | OssEvent | DeployRequest | MnsMessage | CloudEvent | EventBatch | CmsThresholdAlarm"
+    " | EcsSystemEvent"
 )
 RawEvent: TypeAlias = bytes | bytearray | memoryview | str | dict[str, Any] | list[Any]
-EventKind = Literal["timer", "oss", "mns", "eventbridge", "alarm"]
+EventKind = Literal["timer", "oss", "deploy", "mns", "eventbridge", "alarm"]
 
 # The shapes each kind of handler can serve. An alarm handler takes every carrier an alarm can
 # arrive in; alarm_signals then checks that the carrier really holds one.
 KIND_SHAPES: dict[str, frozenset[str]] = {
     "timer": frozenset({"timer"}),
     "oss": frozenset({"oss"}),
+    "deploy": frozenset({"oss", "deploy"}),  # deploy_hook: OSS events and direct requests
     "mns": frozenset({"mns"}),
     "eventbridge": frozenset({"cloudevent", "batch"}),
     "alarm": frozenset({"cms_alarm", "system_event", "cloudevent", "batch", "mns"}),
@@ -83,6 +93,7 @@ _MODELS: dict[str, tuple[str, str]] = {
     "mns": ("snapstack.events.mns", "MnsMessage"),
     "timer": ("snapstack.events.timer", "TimerEvent"),
     "oss": ("snapstack.events.oss", "OssEvent"),
+    "deploy": ("snapstack.events.deploy", "DeployRequest"),
     "cloudevent": ("snapstack.events.cloudevents", "CloudEvent"),
     "batch": ("snapstack.events.cloudevents", "EventBatch"),
     "cms_alarm": ("snapstack.events.cms", "CmsThresholdAlarm"),
@@ -94,7 +105,7 @@ _UNKNOWN = "unknown"
 def decode_event(raw: RawEvent, *, expect: EventKind | None = None) -> DecodedEvent:
     """Decode one trigger event, detecting its shape (see the module docstring for the order).
 
-    ``expect`` names the kind of handler calling (``"timer"``, ``"oss"``, ``"mns"``,
+    ``expect`` names the kind of handler calling (``"timer"``, ``"oss"``, ``"deploy"``, ``"mns"``,
     ``"eventbridge"``, ``"alarm"``): a shape that kind cannot serve is refused, and ``"mns"``
     makes every payload that is not an MNS JSON/attribute object a STREAM body.
     Raises EventDecodeError for any input it cannot decode, and ValueError for an unknown
@@ -179,6 +190,8 @@ def _detect(obj: dict[str, Any], *, mns_only: bool) -> str | None:
         return "timer"
     if "events" in obj:
         return "oss"
+    if is_deploy_request(obj):
+        return "deploy"
     if "specversion" in obj:
         return "cloudevent"
     if is_cms_alarm(obj):

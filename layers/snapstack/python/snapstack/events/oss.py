@@ -1,26 +1,47 @@
 """OSS trigger: ``{"events": [{eventName, eventSource, eventTime, oss: {bucket, object}, ...}]}``.
 
-Decisions where the platform is vague:
+Facts and the decisions taken where the platform is vague (sources in ``events/README.md``):
+
 - ``eventName`` arrives without the ``oss:`` prefix the trigger config uses; if a prefix is
   present anyway it is dropped so filters compare one spelling.
-- The object key may be URL-encoded for unusual names [?]. A key containing ``%XX`` escapes
-  that decode to valid UTF-8 is decoded (``object_key``); the key as delivered is kept in
-  ``object_key_raw``. ``+`` is left alone: it is a legal, common character in object names.
-- ``eTag`` and ``size`` are required (the dedupe key is bucket + key + eTag); ``objectMeta``
+- Only some events mean "this object now exists in full": ``FINAL_EVENT_NAMES`` (in the trigger
+  config's ``oss:`` spelling). A multipart upload also sends InitiateMultipartUpload (before the
+  object exists) and one UploadPart per part; AppendObject fires on every append of an object
+  that keeps growing; PutSymlink creates no bytes (its target had its own event);
+  ObjectRemoved/ObjectModified events are not uploads. ``OssRecord.is_final`` tells them apart.
+- How ``object.key`` is encoded is not documented. Keys reach us either as stored (UTF-8) or
+  form-encoded as S3 notifications do (space as ``+``, other bytes as ``%XX``), and the two
+  readings disagree only on ``+`` and ``%XX``. ``OssRecord.key_candidates`` gives both, the
+  form-decoded one first; a reader takes the first candidate whose object has the event's eTag,
+  so ``a+b``, ``a b``, a literal ``%2B`` and non-ASCII keys all reach the object the event was for.
+- ``eTag`` and ``size`` are required (the eTag identifies the object version); ``objectMeta``
   (FC 3.0 only), ``deltaSize`` and ``responseElements.requestId`` are optional.
+- Nothing here is trusted: the bucket, region and key are checked against the function's
+  configuration by the handler (``key_problem`` says why a key is not a plain object key).
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any, ClassVar
-from urllib.parse import unquote
+from urllib.parse import unquote_plus
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from snapstack.events._wire import ROOT, Node, decoding, preview
 
+#: The OSS events that mean "this object now exists in full", spelled as a trigger's ``events``
+#: list spells them (the event itself carries them without ``oss:``). Sources: events/README.md.
+FINAL_EVENT_NAMES: tuple[str, ...] = (
+    "oss:ObjectCreated:PutObject",
+    "oss:ObjectCreated:PostObject",
+    "oss:ObjectCreated:CopyObject",
+    "oss:ObjectCreated:CompleteMultipartUpload",
+)
+#: An OSS object name is 1 to 1023 bytes of UTF-8 and cannot start with '/' or '\\'.
+MAX_KEY_BYTES = 1023
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class ObjectMeta(BaseModel):
@@ -55,6 +76,16 @@ class OssRecord(BaseModel):
         """Bucket + key + eTag: one version of one object."""
         return f"oss:{self.bucket_name}/{self.object_key}@{self.etag}"
 
+    @property
+    def is_final(self) -> bool:
+        """Whether this event means the object now exists in full (``FINAL_EVENT_NAMES``)."""
+        return f"oss:{self.event_name}" in FINAL_EVENT_NAMES
+
+    @property
+    def key_candidates(self) -> tuple[str, ...]:
+        """The keys this event may name, most likely first: form-decoded, then as delivered."""
+        return tuple(dict.fromkeys((self.object_key, self.object_key_raw)))
+
 
 class OssEvent(BaseModel):
     """An OSS trigger event: one or more object records (normally one)."""
@@ -75,14 +106,41 @@ class OssEvent(BaseModel):
         return cls(records=tuple(_record(item) for item in items))
 
 
-def _decode_key(raw: str) -> str:
-    if not _ESCAPE.search(raw):
+def decode_key(raw: str) -> str:
+    """The key read as form-encoded (``+`` is a space, ``%XX`` a byte of UTF-8).
+
+    Text with no ``+`` and no escape is its own reading; escapes that do not spell UTF-8 mean the
+    key is a literal name containing ``%`` and is returned as delivered.
+    """
+    if "+" not in raw and not _ESCAPE.search(raw):
         return raw
     try:
-        return unquote(raw, errors="strict")
+        return unquote_plus(raw, errors="strict")
     except UnicodeDecodeError:
-        # Escapes that do not spell UTF-8: the key is a literal name containing '%'.
         return raw
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` is not a plain object key, or None when it is.
+
+    A plain key is 1-1023 bytes of UTF-8 (OSS's limit), does not start with ``/`` or ``\\``,
+    holds no control character and no ``.``/``..`` or empty path segment (an HTTP client may
+    fold those into another path, i.e. another object or bucket).
+    """
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "must be valid UTF-8"
+    if not 1 <= size <= MAX_KEY_BYTES:
+        return f"must be 1 to {MAX_KEY_BYTES} bytes (got {size})"
+    if key.startswith(("/", "\\")):
+        return "must not start with '/' or '\\'"
+    if _CONTROL.search(key):
+        return "must not contain control characters"
+    segments = key.split("/")
+    if any(s in (".", "..") for s in segments) or "" in segments[:-1]:
+        return "must not contain '.', '..' or empty path segments"
+    return None
 
 
 def _meta(node: Node | None) -> ObjectMeta | None:
@@ -111,7 +169,7 @@ def _record(item: Node) -> OssRecord:
         region=item.req_str("region"),
         bucket_name=bucket.req_str("name"),
         bucket_arn=arn,
-        object_key=_decode_key(key),
+        object_key=decode_key(key),
         object_key_raw=key,
         etag=obj.req_str("eTag", allow_empty=True),
         size=obj.req_int("size", minimum=0),

@@ -46,6 +46,11 @@ def is_cms_form(text: str) -> bool:
     return _FORM_ALARM.search(text) is not None
 
 
+def is_deploy_request(obj: dict[str, Any]) -> bool:
+    """Whether a JSON object is a direct deploy request (it has ``deploy_id``; decision D4)."""
+    return "deploy_id" in obj
+
+
 def is_system_event(obj: dict[str, Any]) -> bool:
     """Whether a JSON object is a CMS system-event notification (two or more of its keys)."""
     return len(_SYSTEM_EVENT_KEYS.intersection(obj)) >= 2

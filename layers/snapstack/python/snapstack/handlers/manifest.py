@@ -1,66 +1,53 @@
-"""Deploy manifests: untrusted JSON from a bucket, read size-capped and validated strictly.
+"""Deploy manifests: untrusted JSON from a deploy bucket, read size-capped and validated strictly.
 
-A manifest may name targets and a reason, nothing else: names, retention and tags always come
-from the function's policy, and the targets are still cut down to the policy's allow-list.
+A manifest may name targets, a reason and the deploy it belongs to, nothing else: names,
+retention and tags always come from the function's policy, and the targets are still cut down
+to the policy's allow-list. The object is read from the configured OSS endpoint only
+(``config.oss_endpoint``), with the function's own credentials, under one of the keys the event
+may mean (``OssRecord.key_candidates``): the first whose object carries the event's eTag.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import field_validator
 
+from snapstack.config import ConfigError
 from snapstack.ecs.credentials import resolve_credentials
+from snapstack.events.deploy import DeployTargets, check_deploy_id
 from snapstack.handlers.runtime import BadInput, DependencyUnavailable
 from snapstack.jsoninput import JsonInputError, parse_json_model
-from snapstack.policy.model import Selector
 
 if TYPE_CHECKING:
-    from snapstack.config import ManifestSettings
+    from snapstack.config import ManifestSettings, OssEndpoint
     from snapstack.events.oss import OssRecord
     from snapstack.handlers.runtime import Runtime
 
-_INSTANCE_ID = r"^i-[A-Za-z0-9-]{1,64}$"
-_DISK_ID = r"^d-[A-Za-z0-9-]{1,64}$"
-_REASON_DROP = re.compile(r"[^A-Za-z0-9 _.,:()-]")
+
+class Manifest(DeployTargets):
+    """What a deploy manifest may say: the targets, a reason and (optionally) the deploy id.
+
+    Without ``deploy_id`` the release is named by the key rule that matches the manifest's key,
+    else by the manifest object itself (key + eTag).
+    """
+
+    deploy_id: str | None = None
+
+    @field_validator("deploy_id")
+    @classmethod
+    def _deploy_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_deploy_id(value)
 
 
-class Manifest(BaseModel):
-    """What a deploy manifest may say."""
+@dataclass(frozen=True)
+class FoundManifest:
+    """A manifest, and the key its object was found under."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    instance_ids: tuple[str, ...] = Field(default=(), max_length=100)
-    disk_ids: tuple[str, ...] = Field(default=(), max_length=100)
-    disk_tags: dict[str, str] = Field(default_factory=dict, max_length=10)
-    reason: str = Field(default="", max_length=200)
-
-    @model_validator(mode="after")
-    def _ids_and_targets(self) -> Manifest:
-        bad = [i for i in self.instance_ids if not re.match(_INSTANCE_ID, i)]
-        bad += [d for d in self.disk_ids if not re.match(_DISK_ID, d)]
-        if bad:
-            raise ValueError(f"not instance (i-...) or disk (d-...) ids: {bad[:5]}")
-        if not (self.instance_ids or self.disk_ids or self.disk_tags):
-            raise ValueError("names no instance_ids, disk_ids or disk_tags")
-        return self
-
-    def selectors(self) -> list[Selector]:
-        """The targets asked for, one selector per kind: a manifest means their union."""
-        out = []
-        if self.instance_ids:
-            out.append(Selector(instance_ids=self.instance_ids))
-        if self.disk_ids:
-            out.append(Selector(disk_ids=self.disk_ids))
-        if self.disk_tags:
-            out.append(Selector(disk_tags=self.disk_tags))
-        return out
-
-    def safe_reason(self) -> str:
-        """The reason reduced to characters a snapshot description accepts."""
-        return _REASON_DROP.sub("", self.reason).strip()[:100]
+    manifest: Manifest
+    key: str
 
 
 def parse_manifest(data: bytes, where: str) -> Manifest:
@@ -71,11 +58,13 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
         raise BadInput(where, exc.field, exc.rule) from None
 
 
-def read_manifest(record: OssRecord, settings: ManifestSettings, runtime: Runtime) -> Manifest | None:
-    """Fetch and validate the manifest object; None when the object changed since the event."""
-    where = f"manifest oss://{record.bucket_name}/{record.object_key}"
-    if record.size > settings.max_bytes:
-        raise BadInput(where, "size", f"{record.size} bytes is over the {settings.max_bytes}-byte limit")
+def open_bucket(endpoint: OssEndpoint, bucket_name: str, runtime: Runtime) -> Any:
+    """An ``oss2.Bucket`` on the configured endpoint, signed with the invocation's credentials.
+
+    The one place an OSS client is built. ``is_path_style`` is passed only when asked for: FC's
+    python3.10 image preinstalls oss2 2.16.0, which lacks that argument (and already uses path
+    style for an IP or ``localhost`` endpoint, as every oss2 does).
+    """
     import oss2
 
     creds = resolve_credentials(runtime.invocation.context)
@@ -84,23 +73,59 @@ def read_manifest(record: OssRecord, settings: ManifestSettings, runtime: Runtim
         if creds.security_token
         else oss2.Auth(creds.access_key_id, creds.access_key_secret)
     )
-    region = record.region or runtime.invocation.region
-    endpoint = os.environ.get("SNAPSTACK_OSS_ENDPOINT") or f"https://oss-{region}-internal.aliyuncs.com"
-    path_style = os.environ.get("SNAPSTACK_OSS_PATH_STYLE", "").lower() == "true"
-    bucket = oss2.Bucket(auth, endpoint, record.bucket_name, is_path_style=path_style)
+    if not endpoint.path_style:
+        return oss2.Bucket(auth, endpoint.url, bucket_name)
     try:
-        obj = bucket.get_object(record.object_key)
+        return oss2.Bucket(auth, endpoint.url, bucket_name, is_path_style=True)
+    except TypeError:
+        version = getattr(oss2, "__version__", "?")
+        raise ConfigError(
+            "environment", "SNAPSTACK_OSS_PATH_STYLE", f"oss2 {version} cannot address buckets path-style"
+        ) from None
+
+
+def read_manifest(
+    record: OssRecord, settings: ManifestSettings, endpoint: OssEndpoint, runtime: Runtime
+) -> FoundManifest | None:
+    """Fetch and validate the manifest object the event names.
+
+    Returns None when the object exists but no longer has the event's eTag (overwritten since:
+    the newer upload's own event handles it). An object found under none of the candidate keys
+    is not readable yet while the event is younger than ``missing_grace_seconds``
+    (``DependencyUnavailable``: FC delivers the event again), and missing after that
+    (``BadInput`` naming every key tried). Other OSS failures are ``DependencyUnavailable``.
+    """
+    import oss2
+
+    where = f"manifest oss://{record.bucket_name}/{record.object_key_raw}"
+    if record.size > settings.max_bytes:
+        raise BadInput(where, "size", f"{record.size} bytes is over the {settings.max_bytes}-byte limit")
+    bucket = open_bucket(endpoint, record.bucket_name, runtime)
+    changed = False
+    for key in record.key_candidates:
+        try:
+            obj = bucket.get_object(key)
+            data = obj.read(settings.max_bytes + 1)
+        except oss2.exceptions.NoSuchKey:
+            continue
+        except oss2.exceptions.OssError as exc:  # network, auth, 5xx: not the event's fault
+            detail = exc.details.get("details") or exc.message or type(exc).__name__
+            raise DependencyUnavailable(f"OSS.{exc.code or 'RequestError'}", f"{where}: {detail}") from None
         if _etag(obj.etag) != _etag(record.etag):
-            return None  # overwritten since this event: the newer upload's own event handles it
-        data = obj.read(settings.max_bytes + 1)
-    except oss2.exceptions.NoSuchKey:
-        raise BadInput(where, "key", "the object no longer exists") from None
-    except oss2.exceptions.OssError as exc:  # network, auth, 5xx: not the event's fault
-        detail = exc.details.get("details") or exc.message or type(exc).__name__
-        raise DependencyUnavailable(f"OSS.{exc.code or 'RequestError'}", f"{where}: {detail}") from None
-    if len(data) > settings.max_bytes:
-        raise BadInput(where, "size", f"over the {settings.max_bytes}-byte limit")
-    return parse_manifest(data, where)
+            changed = True  # another object under this reading of the key, or a newer version
+            continue
+        if len(data) > settings.max_bytes:
+            raise BadInput(where, "size", f"over the {settings.max_bytes}-byte limit")
+        return FoundManifest(parse_manifest(data, where), key)
+    if changed:
+        return None
+    tried = ", ".join(repr(k) for k in record.key_candidates)
+    age = (datetime.now(timezone.utc) - record.event_time).total_seconds()
+    if age <= settings.missing_grace_seconds:
+        raise DependencyUnavailable(
+            "OSS.NoSuchKey", f"{where}: not readable yet under {tried}; FC will deliver the event again"
+        )
+    raise BadInput(where, "key", f"no object under the key(s) tried: {tried} ({age:.0f} s after the event)")
 
 
 def _etag(value: str | None) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from snapstack.ecs.errors import InvalidRequest
 from snapstack.execute import Batch, DiskResult, Hold, Intent, Outcome, settled
 from snapstack.handlers.runtime import current_invocation
+from snapstack.policy import naming
 from snapstack.targets import Disk, InstanceStates, SelectorMatch, selector_instances
 from snapstack.tokens.slots import client_token, slot_key
 
@@ -28,7 +29,11 @@ def compact(moment: datetime, *, with_time: bool = True) -> str:
 
 
 class _Planner:
-    """What every disk of one plan shares: the policy, the trigger, the slot, the namespace."""
+    """What every disk of one plan shares: the policy, the trigger, the slot, the namespace.
+
+    ``reason`` and ``slot`` may come from an event: they are cleaned here, for every trigger
+    (``naming.clean_text``, ``naming.name_part``).
+    """
 
     def __init__(
         self, policy: Policy, *, trigger: str, slot_parts: dict[str, str], slot: str, reason: str
@@ -36,8 +41,8 @@ class _Planner:
         self.policy = policy
         self.trigger = trigger
         self.slot_parts = slot_parts
-        self.slot = slot
-        self.reason = reason
+        self.slot = naming.name_part(slot)
+        self.reason = naming.clean_text(reason)
         self.namespace = _namespace(policy.name)
         self.labels = {"policy": policy.name, "trigger": trigger, "slot": slot}
 
@@ -96,6 +101,7 @@ def build_intents(
     Each disk's slot key is ``slot_parts`` plus ``disk`` (what the snapshot is for) plus the
     namespace (decision D3): the FC service, the function and the policy, as ``ns_stack``,
     ``ns_function`` and ``ns_policy``, so two stacks or two policies never share a ClientToken.
+    ``reason`` and ``slot`` may come from an event: they are cleaned (see ``_Planner``).
 
     A disk whose instance was never started is ``skipped`` (ECS refuses it until the instance has
     run once: nothing to back up yet); one whose instance is starting or stopping gets a ``Hold``

@@ -102,12 +102,20 @@ class Policy(BaseModel):
     @model_validator(mode="after")
     def _renders_a_valid_request(self) -> Policy:
         naming.check_template(self.snapshot_name, "snapshot_name")
+        naming.check_untrusted_fields(self.snapshot_name, "snapshot_name")
         if self.description is not None:
             naming.check_template(self.description, "description")
-        try:
-            self.request_for(naming.SAMPLE_VALUES, naming.SAMPLE_VALUES, client_token="sample")
-        except InvalidRequest as exc:
-            raise ValueError(f"with sample values the snapshot request would be refused: {exc}") from None
+            naming.check_untrusted_fields(self.description, "description")
+        # The reason comes from events: the request must hold with none and with the longest one.
+        for reason in ("sample reason", "", "x" * naming.REASON_MAX):
+            values = {**naming.SAMPLE_VALUES, "reason": reason}
+            try:
+                self.request_for(values, naming.SAMPLE_VALUES, client_token="sample")
+            except InvalidRequest as exc:
+                raise ValueError(
+                    f"with sample values (a reason of {len(reason)} characters) the snapshot request "
+                    f"would be refused: {exc}"
+                ) from None
         return self
 
     @property

@@ -4,6 +4,12 @@ Templates use ``str.format`` fields from a fixed set (``TEMPLATE_FIELDS``); an u
 or a rendering that breaks a SnapshotName/Description rule is a policy error, found when the
 policy is loaded, not when the first snapshot is attempted.
 
+Text that comes from events (a manifest's or an invoker's reason, an alarm's rule id, an object
+key) is untrusted: ``clean_text`` bounds it and drops what could forge or hide content in a log
+line or the console (control characters, newlines, bidi overrides, zero-width characters), and
+``name_part`` reduces a value to what a SnapshotName accepts. ``build_intents`` applies both to
+every trigger's reason and slot label, so no trigger can skip them.
+
 Tags obey a documented priority within ECS's limit of 20:
 1. provenance (``snapstack:policy``, ``snapstack:trigger``, ``snapstack:slot``) — pruning and
    audits rely on them, so they always fit;
@@ -15,7 +21,10 @@ Tags obey a documented priority within ECS's limit of 20:
 
 from __future__ import annotations
 
+import hashlib
+import re
 import string
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -32,6 +41,48 @@ SAMPLE_VALUES = {
     "date": "20261127",
     "reason": "sample reason",
 }
+#: Characters of event-supplied text (``{reason}``) a description may carry. ECS allows 256 in a
+#: Description (seed: "2 to 256 characters"); a policy's own template text takes the rest, and
+#: the policy is checked at load time with a reason this long and with none.
+REASON_MAX = 100
+#: Characters of a slot label (``{slot}``) inside a SnapshotName (128 at most, seed).
+SLOT_LABEL_MAX = 40
+# SnapshotName characters (seed: letters, digits, ':', '_', '-'); ASCII here, so a label reads the
+# same in every console and log.
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9:_-]+")
+
+
+def clean_text(text: str, limit: int = REASON_MAX) -> str:
+    """Untrusted text made fit for a snapshot description and a log line.
+
+    Every Unicode control, format or unassigned character is dropped (``Cc``: NUL, ESC, DEL...;
+    ``Cf``: the bidi overrides U+202A-U+202E and isolates U+2066-U+2069, zero-width characters;
+    ``Cs``/``Co``/``Cn``), every run of whitespace including newlines and the line/paragraph
+    separators U+2028/U+2029 becomes one space, and the result is stripped and cut to ``limit``
+    characters. Letters of any script are kept.
+    """
+    kept = []
+    for char in text:
+        if char.isspace():
+            kept.append(" ")
+        elif unicodedata.category(char)[0] != "C":
+            kept.append(char)
+    return " ".join("".join(kept).split())[:limit].rstrip()
+
+
+def name_part(text: str, limit: int = SLOT_LABEL_MAX) -> str:
+    """``text`` as a piece of a SnapshotName: only ``A-Z a-z 0-9 : _ -``, at most ``limit`` characters.
+
+    Runs of other characters become one ``-`` (``web/1.4.2`` -> ``web-1-4-2``). A value that had
+    to be cut, or that has nothing usable left, ends in 8 hex digits of its SHA-256 so that two
+    long values that share a beginning still get different labels.
+    """
+    safe = _NAME_UNSAFE.sub("-", text).strip("-")
+    if safe and len(safe) <= limit:
+        return safe
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    head = safe[: max(0, limit - len(digest) - 1)].rstrip("-")
+    return f"{head}-{digest}" if head else digest
 
 
 def template_fields(template: str) -> set[str]:
@@ -44,6 +95,16 @@ def check_template(template: str, what: str) -> None:
     unknown = template_fields(template) - TEMPLATE_FIELDS
     if unknown:
         raise ValueError(f"{what}: unknown field(s) {sorted(unknown)}; allowed: {sorted(TEMPLATE_FIELDS)}")
+
+
+def check_untrusted_fields(template: str, what: str) -> None:
+    """Raise ValueError when event-supplied text could open the rendering.
+
+    ECS refuses a name or description that starts with ``http://`` or ``https://`` (seed), and
+    ``{reason}`` is whatever an event says, so it may not be the first thing in a template.
+    """
+    if template.lstrip().startswith("{reason"):
+        raise ValueError(f"{what}: may not start with {{reason}}, which comes from events")
 
 
 def render(template: str, values: Mapping[str, str]) -> str:
