@@ -298,7 +298,7 @@ def _no_transaction(message: Any) -> None:
 
 def _read_spec(message: Any) -> ReadSpec:
     token = message.DESCRIPTOR.fields_by_name["token"]  # optional in GetRow, repeated in BatchGetRow
-    if (len(message.token) if token.label == token.LABEL_REPEATED else message.HasField("token")):
+    if len(message.token) if token.label == token.LABEL_REPEATED else message.HasField("token"):
         raise parameter_invalid("Wide-row tokens are not supported by the Tablestore emulator.")
     time_range = None
     if message.HasField("time_range"):
