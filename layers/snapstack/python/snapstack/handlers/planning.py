@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from snapstack.policy.model import Policy, Selector
 
 
+#: Requests rendered and handed to the executor at a time within a listing page.
+PLAN_BATCH = 100
+
+
 def compact(moment: datetime, *, with_time: bool = True) -> str:
     """A slot or event time as it appears in snapshot names (no characters names refuse)."""
     return moment.strftime("%Y%m%dT%H%M" if with_time else "%Y%m%d")
@@ -136,8 +140,9 @@ def stream_intents(
     their records read in one bulk call (``runtime.slot_records``, when the runtime executes);
     a slot already done or failed for good is settled from its record (``execute.settled``)
     with no instance look-up and no request rendered; only the other disks get their
-    instance's state (``InstanceStates``, bounded) and their request. The batch carries the
-    records it read, so the executor does not read them again.
+    instance's state (``InstanceStates``, bounded) and their request, rendered and handed over
+    ``PLAN_BATCH`` at a time, so the first creates of a page start before its last request is
+    built. The batches carry the records read, so the executor does not read them again.
     """
     planner = _Planner(policy, trigger=trigger, slot_parts=slot_parts, slot=slot, reason=reason)
     instances = InstanceStates(runtime.ecs, runtime.region)
@@ -157,15 +162,23 @@ def stream_intents(
                 todo.append((disk, key, token))
             else:
                 results.append(done)
-        intents: list[Intent] = []
+        todo.sort(key=lambda t: t[2] not in records)  # stable: slots left unfinished go first
+        known = records if read is not None else None
+        if results:
+            yield Batch(results=results, labels=planner.labels)
         attached = instances.attach([disk for disk, _, _ in todo]) if todo else []
-        for disk, (_, key, token) in zip(attached, todo, strict=True):
-            planned = planner.plan(disk, key, token)
-            if isinstance(planned, Intent):
-                intents.append(planned)
-            else:
-                results.append(planned)
-        yield Batch(intents, results, records if read is not None else None, planner.labels)
+        for i in range(0, len(todo), PLAN_BATCH):
+            intents: list[Intent] = []
+            refused: list[DiskResult] = []
+            for disk, (_, key, token) in zip(
+                attached[i : i + PLAN_BATCH], todo[i : i + PLAN_BATCH], strict=True
+            ):
+                planned = planner.plan(disk, key, token)
+                if isinstance(planned, Intent):
+                    intents.append(planned)
+                else:
+                    refused.append(planned)
+            yield Batch(intents, refused, known, planner.labels)
 
 
 #: Instance states ECS snapshots in (CreateSnapshot: "not in the Stopped or Running state").
