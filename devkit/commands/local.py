@@ -23,6 +23,9 @@ def register(subparsers: Any) -> None:
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_target_arguments(run)
     run.set_defaults(func=run_invoke)
+    from devkit.fc.cli import add_start_fc
+
+    add_start_fc(verbs)
 
 
 def run_invoke(args: argparse.Namespace) -> int:

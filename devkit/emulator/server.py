@@ -49,6 +49,8 @@ DEFAULT_CREDENTIALS: tuple[Credential, ...] = (
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 Environ = dict[str, Any]
+#: Any WSGI app that answers with a complete body and a Content-Length (the FC endpoint serves one too).
+WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
 class RequestCounters:
@@ -376,9 +378,10 @@ def _connections(server: Any) -> set[socket.socket]:
 
 
 class EmulatorServer:
-    """A threaded werkzeug server around an ``EmulatorApp``, on ``host:port`` (0: any free port)."""
+    """A threaded werkzeug server around an ``EmulatorApp`` (or another ``WsgiApp``), on ``host:port``
+    (0: any free port)."""
 
-    def __init__(self, app: EmulatorApp, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: WsgiApp, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
         self._server: BaseWSGIServer = make_server(
             host, port, app, threaded=True, request_handler=_KeepAliveHandler
