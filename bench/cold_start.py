@@ -85,27 +85,36 @@ client = ecs.Client(Config(
 client.describe_disks_with_options(models.DescribeDisksRequest(region_id=probe.region), RuntimeOptions())""",
 }
 
-# Runs in the child with argv: the function's folder, the event file, the layer folder, and
-# "staged" or "whole". Only builtins and the modules every interpreter has loaded by then (sys,
-# time) are used before the clock starts, so nothing the function needs is imported for free
-# (the child checks: "preloaded" must be empty); the context has FC 2.0's shape, STS credentials
-# included. "staged" imports the same things in stages to show what each part adds.
-_INVOKE_CHILD = """
-import sys, time
-fn_dir, event_file, layer, staged = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "staged"
-with open(event_file, "rb") as f:
-    event = f.read()
-early = [m for m in sys.modules if m.split(".")[0] in (
-    "snapstack", "pydantic", "alibabacloud_ecs20140526", "aws_lambda_powertools", "json", "sqlite3")]
+#: Child code: an FC 2.0-shaped context ``ctx`` (STS credentials included) for ``function_name``.
+CHILD_CONTEXT = """
 class NS:
     def __init__(self, **kw):
         self.__dict__.update(kw)
 ctx = NS(
     credentials=NS(access_key_id="STS.EmulatorKey0001", access_key_secret="emulator-sts-secret-0001",
                    security_token="emulator-sts-token-0001"),
-    function=NS(name=fn_dir.rsplit("/", 1)[-1], handler="index.handler", memory=512, timeout=300),
+    function=NS(name=function_name, handler="index.handler", memory=512, timeout=300),
     service=NS(name="snapstack"), region="cn-hangzhou", request_id="cold-start", account_id="1",
 )
+"""
+
+# Runs in the child with argv: the function's folder, the event file, the layer folder, and
+# "staged" or "whole". Only builtins and the modules every interpreter has loaded by then (sys,
+# time) are used before the clock starts, so nothing the function needs is imported for free
+# (the child checks: "preloaded" must be empty); the context has FC 2.0's shape, STS credentials
+# included. "staged" imports the same things in stages to show what each part adds.
+_INVOKE_CHILD = (
+    """
+import sys, time
+fn_dir, event_file, layer, staged = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "staged"
+with open(event_file, "rb") as f:
+    event = f.read()
+early = [m for m in sys.modules if m.split(".")[0] in (
+    "snapstack", "pydantic", "alibabacloud_ecs20140526", "aws_lambda_powertools", "json", "sqlite3")]
+function_name = fn_dir.rsplit("/", 1)[-1]
+"""
+    + CHILD_CONTEXT
+    + """
 sys.path[:0] = [fn_dir, layer]
 stages = []
 t0 = time.perf_counter()
@@ -135,6 +144,7 @@ heavy = sorted(m for m in sys.modules if m in ("oss2", "tablestore", "redis", "b
 print(json.dumps({"import_ms": (t1 - t0) * 1000, "total_ms": (t2 - t0) * 1000, "counts": counts,
                   "preloaded": early, "parts": parts, "heavy": heavy}))
 """
+)
 
 
 def _python(bytecode: bool, caches: str) -> list[str]:

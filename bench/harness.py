@@ -6,7 +6,7 @@
 - ``run_scheduled`` runs scheduled_backup of template.yml in this process through the devkit
   local runner, with a policy given inline (``SNAPSTACK_CONFIG_JSON``) and a fresh SQLite token
   table; the function's per-disk log lines go to /dev/null, so they are formatted and written
-  (a real cost) but do not flood the terminal.
+  (a real cost) but do not flood the terminal. ``run_function`` does the same for any function.
 - ``record`` files one row of the summary table that ``python -m bench`` prints at the end.
 
 Everything here talks to 127.0.0.1 only.
@@ -277,6 +277,24 @@ def run_scheduled(
     ``timeout`` replaces the template's FC timeout, so a stuck run ends (its remaining disks
     deferred) within that many seconds instead of the template's 900.
     """
+    return run_function(
+        emulator, "scheduled_backup", timer_event(trigger_time), config, token_table, timeout=timeout
+    )
+
+
+def run_function(
+    emulator: Emulator,
+    function: str,
+    event: bytes,
+    config: Mapping[str, Any],
+    token_table: str,
+    *,
+    timeout: int = 300,
+) -> RunResult:
+    """Invoke ``function`` of template.yml once in this process with ``config`` and time it.
+
+    The function's log lines go to /dev/null (written, so their cost counts, but not shown).
+    """
     import dataclasses
 
     from devkit.local.runner import load_handler, local_env, make_context, overlay_env
@@ -284,10 +302,9 @@ def run_scheduled(
     from snapstack.handlers.runtime import IncompleteRun
 
     template = load_template(TEMPLATE)
-    spec = dataclasses.replace(template.function("scheduled_backup"), timeout=timeout)
+    spec = dataclasses.replace(template.function(function), timeout=timeout)
     target = emulator.target()
     env = {**local_env(spec, target, token_table), "SNAPSTACK_CONFIG_JSON": json.dumps(config)}
-    event = timer_event(trigger_time)
     incomplete = False
     with overlay_env(env), open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         handler = load_handler(spec)

@@ -49,6 +49,7 @@ def loaded(function: str, after: str = "") -> dict[str, list[str]]:
         ("scheduled_backup", {"timer"}),
         ("deploy_hook", {"oss", "deploy"}),
         ("alarm_snapshot", FAMILIES - {"timer", "oss", "deploy"}),
+        ("prune", {"timer"}),
     ],
 )
 def test_each_function_imports_only_its_own_event_families(function, families):

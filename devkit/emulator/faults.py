@@ -20,7 +20,8 @@ Configuration (a JSON or YAML file at start, or ``POST /_emulator/faults`` at ru
 
 Randomness comes from two ``random.Random`` streams seeded from ``seed`` (one for error draws,
 one for latency), so a test that sends requests in a fixed order sees a fixed sequence.
-Rate limits and latency use real (monotonic) time, not the virtual clock.
+Rate limits and latency use real (monotonic) time, not the virtual clock; tests may set
+``Faults.clock`` (the rate limit's clock) and ``EmulatorApp.sleep`` (the latency's wait).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,8 @@ class Faults:
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         self._lock = threading.Lock()
+        #: The rate limit's clock (seconds, monotonic).
+        self.clock: Callable[[], float] = time.monotonic
         self.configure(config or {})
 
     def configure(self, config: Mapping[str, Any]) -> None:
@@ -296,7 +299,7 @@ class Faults:
                 return inj.code
             if faults.rate_limit is not None:
                 bucket = self._buckets.get(action)
-                now = time.monotonic()
+                now = self.clock()
                 if bucket is None:
                     rate, burst = faults.rate_limit
                     bucket = self._buckets[action] = _Bucket(rate, burst, burst, now)

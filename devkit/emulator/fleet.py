@@ -90,3 +90,40 @@ def generate_fleet(
         "instances": instances,
         "disks": disks,
     }
+
+
+def snapshot_history(
+    disk_ids: Sequence[str],
+    *,
+    policy: str,
+    count: int,
+    every_seconds: float,
+    last: str | float,
+    trigger: str = "timer",
+    id_prefix: str = "s-hist",
+) -> list[dict[str, Any]]:
+    """Fixture snapshots as a snapstack policy would have left them: ``count`` per disk, one every
+    ``every_seconds``, the newest at ``last`` (ISO or epoch), accomplished, with the provenance tags.
+
+    Ids are ``<id_prefix>-<disk n>-<k>`` (k = 0 for the oldest); creation times are epoch numbers,
+    so large histories load fast.
+    """
+    from devkit.emulator.models import parse_time
+
+    newest = parse_time(last)
+    out: list[dict[str, Any]] = []
+    for n, disk_id in enumerate(disk_ids):
+        for k in range(count):
+            out.append(
+                {
+                    "snapshot_id": f"{id_prefix}-{n:06d}-{k:04d}",
+                    "disk_id": disk_id,
+                    "creation_time": newest - (count - 1 - k) * every_seconds,
+                    "tags": {
+                        "snapstack:policy": policy,
+                        "snapstack:trigger": trigger,
+                        "snapstack:slot": f"hist-{n}-{k}",
+                    },
+                }
+            )
+    return out

@@ -13,6 +13,7 @@ and expired snapshots are released by the next operation that takes the lock.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import hashlib
 import heapq
@@ -56,19 +57,24 @@ KMS_KEY_STATES = frozenset({"Enabled", "Disabled", "PendingDeletion"})
 SNAPSHOT_STATUSES = frozenset({"progressing", "accomplished", "failed"})
 SNAPSHOT_TYPES = frozenset({"user", "auto"})
 SNAPSHOT_USAGES = frozenset({"none", "disk", "image", "image_disk"})
-
-#: Codes the emulator answers that the taxonomy does not hold (DeleteSnapshot's own codes).
+#: What DeleteSnapshot does to a progressing snapshot (``account.delete_progressing``): the API
+#: reference says the creation task is cancelled, and its error table lists
+#: IncorrectDiskStatus.CreatingSnapshot (HTTP 400) for it; "refuse" answers that code.
+DELETE_PROGRESSING = frozenset({"refuse", "cancel"})
 
 
 class ApiError(Exception):
-    """An API error answer: the code, its HTTP status and message from the taxonomy."""
+    """An API error answer: the code, its HTTP status and message from the taxonomy.
 
-    def __init__(self, code: str, detail: str | None = None) -> None:
+    ``status`` overrides the taxonomy's when one API answers a code with another status.
+    """
+
+    def __init__(self, code: str, detail: str | None = None, *, status: int | None = None) -> None:
         spec = ERRORS[code]
-        status, message = spec.status, spec.message
+        message = spec.message
         super().__init__(f"{code}: {message}")
         self.code = code
-        self.status = status
+        self.status = spec.status if status is None else status
         self.detail = detail
         self.message = f"{message} ({detail})" if detail else message
 
@@ -164,6 +170,7 @@ class Account:
     used_local_snapshot_before_2020_12_14: bool = False
     kms_authorized: bool = True  # ECS holds the KMS grant (else KMSUnauthorized for encrypted disks)
     snapshot_seconds: float = 120.0  # virtual seconds a snapshot takes, unless the disk says otherwise
+    delete_progressing: str = "refuse"  # DeleteSnapshot on a progressing snapshot: refuse | cancel
 
 
 @dataclass
@@ -211,7 +218,7 @@ class Disk:
     manual_count: int = field(default=0, metadata=_RUNTIME)
 
 
-@dataclass
+@dataclass(slots=True)  # benchmarks hold hundreds of thousands of them
 class Snapshot:
     """A snapshot; status and progress are derived from the virtual clock."""
 
@@ -279,17 +286,26 @@ def _plain(entity: Any) -> dict[str, Any]:
     return {f.name: copy.copy(getattr(entity, f.name)) for f in fields(entity)}
 
 
+_SCHEMAS: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {}
+
+
+def _schema(cls: type) -> tuple[frozenset[str], tuple[str, ...]]:
+    """A fixture entity's allowed keys and its required ones, worked out once per class (fleets
+    build hundreds of thousands of entities)."""
+    if cls.__name__ not in _SCHEMAS:
+        allowed = [f for f in fields(cls) if not f.metadata.get("runtime")]
+        required = tuple(f.name for f in allowed if f.default is MISSING and f.default_factory is MISSING)
+        _SCHEMAS[cls.__name__] = frozenset(f.name for f in allowed), required
+    return _SCHEMAS[cls.__name__]
+
+
 def _build(cls: type[_E], raw: Mapping[str, Any], where: str) -> _E:
     """Construct an entity from fixture data, refusing unknown or runtime-only keys."""
-    allowed = {f.name: f for f in fields(cls) if not f.metadata.get("runtime")}
-    unknown = sorted(set(raw) - set(allowed))
+    allowed, required = _schema(cls)
+    unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {unknown}; allowed: {sorted(allowed)}")
-    missing = [
-        n
-        for n, f in allowed.items()
-        if f.default is MISSING and f.default_factory is MISSING and n not in raw
-    ]
+    missing = [n for n in required if n not in raw]
     if missing:
         raise ValueError(f"{where}: missing field(s) {missing}")
     data = dict(raw)
@@ -343,6 +359,7 @@ class SnapshotFilter:
     snapshot_type: str | None = None
     source_disk_type: str | None = None
     snapshot_name: str | None = None
+    usage: str | None = None
     tags: TagFilter = TagFilter()
 
 
@@ -375,16 +392,29 @@ class Page:
     last_seq: int | None
 
 
-def _paginate(matches: list[Any], page: PageRequest, descending: bool) -> tuple[list[Any], bool]:
+def _paginate(matches: list[Any], page: PageRequest) -> tuple[list[Any], bool]:
+    """One page of ``matches`` (ascending seq): the chunk, and whether more follow."""
     if page.after is not None:
-        start = next(
-            (i for i, e in enumerate(matches) if (e.seq < page.after if descending else e.seq > page.after)),
-            len(matches),
-        )
+        start = bisect.bisect_right(matches, page.after, key=lambda e: e.seq)
     else:
         start = page.offset
     chunk = matches[start : start + page.limit]
     return chunk, start + page.limit < len(matches)
+
+
+@dataclass(frozen=True)
+class _Matches:
+    """One query's matching snapshots, newest first (descending seq), ready to page by token."""
+
+    items: list[Snapshot]
+
+    def page(self, page: PageRequest) -> tuple[list[Snapshot], bool]:
+        if page.after is None:
+            start = page.offset
+        else:  # the first item older than the token's; seqs descend, so bisect on their negation
+            start = bisect.bisect_right(self.items, -page.after, key=lambda s: -s.seq)
+        chunk = self.items[start : start + page.limit]
+        return chunk, start + page.limit < len(self.items)
 
 
 # --- idempotence ----------------------------------------------------------------------------------
@@ -465,6 +495,7 @@ class EcsState:
         if clock_raw:
             raise ValueError(f"fleet.clock: unknown key(s) {sorted(clock_raw)}")
         account = _build(Account, fleet.get("account") or {}, "fleet.account")
+        _require(account.delete_progressing, DELETE_PROGRESSING, "fleet.account.delete_progressing")
         kms_keys = dict(fleet.get("kms_keys") or {})
         for key, state in kms_keys.items():
             _require(state, KMS_KEY_STATES, f"kms_keys[{key}]")
@@ -499,6 +530,9 @@ class EcsState:
             self._instances = instances
             self._disks = disks
             self._snapshots: dict[str, Snapshot] = {}
+            self._by_disk: dict[str, dict[str, Snapshot]] = {}  # disk id -> its snapshots, oldest first
+            self._version = 0  # bumped by every change to the snapshots (keys the query cache)
+            self._queries: dict[tuple[Any, ...], _Matches] = {}
             self._tokens: dict[str, _TokenRecord] = {}
             self.token_errors = token_errors
             self._expiry: list[tuple[float, int, str]] = []
@@ -533,6 +567,8 @@ class EcsState:
         self._seq += 1
         snap.seq = self._seq
         self._snapshots[snap.snapshot_id] = snap
+        self._by_disk.setdefault(snap.disk_id, {})[snap.snapshot_id] = snap
+        self._version += 1
         if disk is not None:
             if snap.snapshot_type == "user":
                 disk.manual_count += 1
@@ -596,6 +632,7 @@ class EcsState:
         """Change account switches, e.g. ``balance_ok=False``."""
         with self._lock:
             _patch(self.account, changes)
+            _require(self.account.delete_progressing, DELETE_PROGRESSING, "delete_progressing")
 
     def patch_disk(self, disk_id: str, **changes: Any) -> None:
         """Change fixture fields of a disk, e.g. ``status="Attaching"``."""
@@ -628,6 +665,24 @@ class EcsState:
                 self._volumes.pop(volume_id, None)
             else:
                 self._volumes[volume_id] = status
+
+    def patch_snapshot(self, snapshot_id: str, **changes: Any) -> None:
+        """Change fixture fields of a snapshot, e.g. ``usage="disk"`` (a disk was created from it)
+        or ``status="failed"``; KeyError if unknown."""
+        if {"snapshot_id", "disk_id"} & set(changes):
+            raise ValueError("a snapshot's id and disk cannot change")
+        with self._lock:
+            snap = self._snapshots[snapshot_id]
+            _patch(snap, changes)
+            _require(snap.usage, SNAPSHOT_USAGES, "usage")
+            _require(snap.status, SNAPSHOT_STATUSES, "status")
+            self._version += 1
+
+    def release_disk(self, disk_id: str) -> None:
+        """Release (delete) a disk; its manual snapshots stay, as ECS keeps them. KeyError if unknown."""
+        with self._lock:
+            del self._disks[disk_id]
+            self._version += 1
 
     def add_snapshots(self, raws: Iterable[Mapping[str, Any]]) -> None:
         """Add snapshots in fixture form (e.g. to fill a disk's quota without 256 calls)."""
@@ -824,12 +879,16 @@ class EcsState:
     # --- DeleteSnapshot -----------------------------------------------------------------------------
 
     def delete_snapshot(self, snapshot_id: str, force: bool) -> None:
-        """Delete (or cancel, when progressing) a snapshot. An unknown id is ignored, as ECS does."""
+        """Delete a snapshot. An unknown id is ignored, as ECS does; a progressing one is refused
+        (IncorrectDiskStatus.CreatingSnapshot, HTTP 400) or cancelled, per ``account.delete_progressing``.
+        """
         with self._lock:
-            self._tick()
+            now = self._tick()
             snap = self._snapshots.get(snapshot_id)
             if snap is None:
                 return
+            if snap.status_at(now) == "progressing" and self.account.delete_progressing == "refuse":
+                raise ApiError("IncorrectDiskStatus.CreatingSnapshot", snapshot_id, status=400)
             if snap.usage in ("image", "image_disk"):
                 raise ApiError("SnapshotCreatedImage")
             if snap.usage == "disk" and not force:
@@ -838,6 +897,8 @@ class EcsState:
 
     def _remove(self, snap: Snapshot) -> None:
         del self._snapshots[snap.snapshot_id]
+        del self._by_disk[snap.disk_id][snap.snapshot_id]
+        self._version += 1
         disk = self._disks.get(snap.disk_id)
         if disk is not None:
             if snap.snapshot_type == "user":
@@ -852,25 +913,45 @@ class EcsState:
         with self._lock:
             now = self._tick()
             matches = [d for d in self._disks.values() if self._disk_matches(d, flt)]
-            chunk, more = _paginate(matches, page, descending=False)
+            chunk, more = _paginate(matches, page)
             return Page(
                 [self._disk_view(d, now) for d in chunk], len(matches), chunk[-1].seq if more else None
             )
 
     def describe_snapshots(self, flt: SnapshotFilter, page: PageRequest) -> Page:
-        """Snapshots matching every filter, newest first."""
+        """Snapshots matching every filter, newest first.
+
+        The matches of a query are kept while nothing changes (same state version, same virtual
+        now), so walking a region of many snapshots page by page costs one filtering pass, not
+        one per page; a DiskId query only looks at that disk's snapshots.
+        """
         with self._lock:
             now = self._tick()
-            matches = [s for s in reversed(self._snapshots.values()) if self._snapshot_matches(s, flt, now)]
-            chunk, more = _paginate(matches, page, descending=True)
-            return Page([s.view(now) for s in chunk], len(matches), chunk[-1].seq if more else None)
+            key = (flt, self._version, now)
+            found = self._queries.get(key)
+            if found is None:
+                if flt.snapshot_ids is not None:
+                    pool = sorted(
+                        (self._snapshots[i] for i in flt.snapshot_ids if i in self._snapshots),
+                        key=lambda s: s.seq,
+                    )
+                elif flt.disk_id is not None:
+                    pool = list(self._by_disk.get(flt.disk_id, {}).values())
+                else:
+                    pool = list(self._snapshots.values())
+                found = _Matches([s for s in reversed(pool) if self._snapshot_matches(s, flt, now)])
+                if len(self._queries) >= 16:
+                    self._queries.clear()
+                self._queries[key] = found
+            chunk, more = found.page(page)
+            return Page([s.view(now) for s in chunk], len(found.items), chunk[-1].seq if more else None)
 
     def describe_instances(self, flt: InstanceFilter, page: PageRequest) -> Page:
         """Instances matching every filter, in creation order."""
         with self._lock:
             self._tick()
             matches = [i for i in self._instances.values() if self._instance_matches(i, flt)]
-            chunk, more = _paginate(matches, page, descending=False)
+            chunk, more = _paginate(matches, page)
             return Page(
                 [self._instance_view(i) for i in chunk], len(matches), chunk[-1].seq if more else None
             )
@@ -897,6 +978,7 @@ class EcsState:
             and (f.snapshot_type is None or s.snapshot_type == f.snapshot_type)
             and (f.source_disk_type is None or s.source_disk_type == f.source_disk_type)
             and (f.snapshot_name is None or s.name == f.snapshot_name)
+            and (f.usage is None or s.usage == f.usage)
             and f.tags.matches(s.tags)
         )
 

@@ -27,6 +27,7 @@ from devkit.emulator.models import (
     DISK_CATEGORIES,
     DISK_STATUSES,
     INSTANCE_STATUSES,
+    SNAPSHOT_USAGES,
     ApiError,
     CreateTicket,
     DiskFilter,
@@ -111,10 +112,12 @@ def _parse_timestamp(value: str) -> float | None:
 
 
 class Authenticator:
-    """Checks V3 and V2 signatures against the configured credentials."""
+    """Checks V3 and V2 signatures against the configured credentials, for one API version
+    (ECS's by default; the ROS stand-in checks ROS's the same way)."""
 
-    def __init__(self, credentials: list[Credential]) -> None:
+    def __init__(self, credentials: list[Credential], api_version: str = API_VERSION) -> None:
         self._keys = {c.access_key_id: c for c in credentials}
+        self.api_version = api_version
         self._nonce_lock = threading.Lock()
         self._nonces: set[str] = set()
         self._nonce_expiry: deque[tuple[float, str]] = deque()
@@ -192,7 +195,7 @@ class Authenticator:
         ):
             raise ApiError("SignatureDoesNotMatch")
         self._fresh(headers.get("x-acs-date"), headers.get("x-acs-signature-nonce"))
-        if headers.get("x-acs-version") != API_VERSION:
+        if headers.get("x-acs-version") != self.api_version:
             raise ApiError("InvalidAction.NotFound", f"version {headers.get('x-acs-version')!r}")
         return action
 
@@ -207,7 +210,7 @@ class Authenticator:
         if not hmac.compare_digest(v2_signature(signed, method, cred.access_key_secret), query["Signature"]):
             raise ApiError("SignatureDoesNotMatch")
         self._fresh(query.get("Timestamp"), query.get("SignatureNonce"))
-        if query.get("Version") != API_VERSION:
+        if query.get("Version") != self.api_version:
             raise ApiError("InvalidAction.NotFound", f"version {query.get('Version')!r}")
         action = query.get("Action")
         if not action:
@@ -237,7 +240,8 @@ def _choice(params: Mapping[str, str], name: str, allowed: frozenset[str], all_v
     if value is None or value.lower() == all_value.lower():
         return None
     if value not in allowed:
-        raise ApiError("InvalidParameter", f"{name} must be one of {sorted(allowed)} or {all_value}")
+        also = f" or {all_value}" if all_value else ""
+        raise ApiError("InvalidParameter", f"{name} must be one of {sorted(allowed)}{also}")
     return value
 
 
@@ -501,6 +505,7 @@ class Actions:
                 "all",
             ),
             snapshot_name=params.get("SnapshotName") or None,
+            usage=_choice(params, "Usage", SNAPSHOT_USAGES, ""),  # no "all" value is documented
             tags=_tag_filter(params),
         )
         paging = _paging(params, max_results_cap=100, max_results_floor=1)

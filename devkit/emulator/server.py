@@ -89,6 +89,26 @@ class RequestCounters:
             self._data.clear()
 
 
+def json_answer(
+    start_response: StartResponse,
+    status: int,
+    payload: bytes,
+    request_id: str,
+    extra: Iterable[tuple[str, str]] = (),
+) -> list[bytes]:
+    """Send an RPC answer: JSON ``payload`` with ``status``, its length and the request id."""
+    start_response(
+        _status(status),
+        [
+            ("Content-Type", "application/json;charset=utf-8"),
+            ("Content-Length", str(len(payload))),
+            ("x-acs-request-id", request_id),
+            *extra,
+        ],
+    )
+    return [payload]
+
+
 class _DroppedConnection(ConnectionResetError):
     """Raised by the app after it reset the client's socket; werkzeug treats it as a dropped client."""
 
@@ -129,6 +149,8 @@ class EmulatorApp:
         self.auth = Authenticator(list(self.credentials))
         self.actions = Actions(self.state)
         self.counters = RequestCounters()
+        #: How injected latency waits; a test may hold requests in flight with its own (an event).
+        self.sleep: Callable[[float], None] = time.sleep
 
     def reset(self) -> None:
         """Back to the fleet and faults the app started with; counters to zero."""
@@ -178,16 +200,7 @@ class EmulatorApp:
         self.counters.finish(action, outcome)
         if log.isEnabledFor(logging.INFO):
             log.info("%s %s -> %s %s", request_id, action or "-", status, outcome)
-        start_response(
-            _status(status),
-            [
-                ("Content-Type", "application/json;charset=utf-8"),
-                ("Content-Length", str(len(payload))),
-                ("x-acs-request-id", request_id),
-                *extra,
-            ],
-        )
-        return [payload]
+        return json_answer(start_response, status, payload, request_id, extra)
 
     def _perform(self, action: str, params: Mapping[str, str]) -> dict[str, Any]:
         try:
@@ -216,7 +229,7 @@ class EmulatorApp:
         ClientToken arrives while the first request holds its claim (-> IdempotentProcessing)."""
         delay = self.faults.latency(action)
         if delay:
-            time.sleep(delay)
+            self.sleep(delay)
 
     # --- control API ----------------------------------------------------------------------------------
 
@@ -378,8 +391,8 @@ def _connections(server: Any) -> set[socket.socket]:
 
 
 class EmulatorServer:
-    """A threaded werkzeug server around an ``EmulatorApp`` (or another ``WsgiApp``), on ``host:port``
-    (0: any free port)."""
+    """A threaded werkzeug server around an ``EmulatorApp`` (or another WSGI app of the devkit's
+    emulators: the FC endpoint, the ROS stand-in), on ``host:port`` (0: any free port)."""
 
     def __init__(self, app: WsgiApp, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app

@@ -1,7 +1,10 @@
-"""Read template.yml: each function's handler, code folder, environment, layers and trigger.
+"""Read template.yml: each function's handler, code folder, environment and trigger.
 
-ROS intrinsics are resolved only as far as a local run needs: ``Ref`` to a parameter's
-default, ``Fn::GetAtt [Layer, Arn]`` to that layer's local folder.
+The stack uses FC 2.0 functions, which have no layers: ``snapstack package`` bundles the
+``snapstack`` library (``layers/snapstack/python``) and its dependencies into every function's
+zip, so a local run puts that library folder on ``sys.path`` (``layer_paths``) as the zip would.
+Environment values are resolved with the parameters' defaults; a value that needs a deployed
+resource (the stack's own token table) is left out, and the local run supplies its own.
 """
 
 from __future__ import annotations
@@ -12,8 +15,12 @@ from typing import Any
 
 import yaml
 
+from devkit.ros.template import Resolver
+from devkit.ros.template import TemplateError as IntrinsicError
+
 FUNCTION = "ALIYUN::FC::Function"
-LAYER = "ALIYUN::FC::Layer"
+#: The library every function's zip carries (devkit/package.py bundles it at the zip's root).
+LIBRARY = Path(__file__).resolve().parents[2] / "layers" / "snapstack" / "python"
 
 
 class TemplateError(Exception):
@@ -33,7 +40,7 @@ class FunctionSpec:
     memory: int
     trigger: str
     environment: dict[str, str] = field(default_factory=dict)
-    layer_paths: tuple[Path, ...] = ()  # folders that FC would merge into /opt/python
+    layer_paths: tuple[Path, ...] = ()  # folders the function's zip bundles (on sys.path)
 
 
 @dataclass(frozen=True)
@@ -57,13 +64,19 @@ def load_template(path: Path) -> Template:
     """Parse ``path`` (template.yml) into the functions a local run can invoke."""
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     root = path.resolve().parent
-    params = {k: v.get("Default") for k, v in (doc.get("Parameters") or {}).items()}
+    params = {k: v.get("Default") for k, v in (doc.get("Parameters") or {}).items() if "Default" in v}
     resources: dict[str, Any] = doc.get("Resources") or {}
 
+    def deployed(logical_id: str, attribute: str | None) -> Any:
+        raise IntrinsicError(f"{logical_id}.{attribute} exists only once deployed")
+
+    resolver = Resolver(doc, params, {"ALIYUN::Region": "local", "ALIYUN::AccountId": "local"}, deployed)
+
     def value(node: Any) -> Any:
-        if isinstance(node, dict) and set(node) == {"Ref"}:
-            return params.get(node["Ref"], node["Ref"])
-        return node
+        try:
+            return resolver.resolve(node)
+        except IntrinsicError:
+            return None
 
     def source(resource: str) -> Path:
         meta = (resources[resource].get("Metadata") or {}).get("Snapstack") or {}
@@ -78,14 +91,11 @@ def load_template(path: Path) -> Template:
         if body.get("Type") != FUNCTION:
             continue
         props = body.get("Properties") or {}
-        layers = []
-        for layer in props.get("Layers") or []:
-            target = layer.get("Fn::GetAtt", [None])[0] if isinstance(layer, dict) else None
-            if target in resources and resources[target].get("Type") == LAYER:
-                meta = (resources[target].get("Metadata") or {}).get("Snapstack") or {}
-                if "Source" in meta:  # the deps layer is installed in the venv locally
-                    layers.append(source(target) / "python")
-        env = {k: str(value(v)) for k, v in (props.get("EnvironmentVariables") or {}).items()}
+        env = {
+            k: str(resolved)
+            for k, v in (props.get("EnvironmentVariables") or {}).items()
+            if (resolved := value(v)) is not None
+        }
         functions[resource] = FunctionSpec(
             resource=resource,
             name=str(props["FunctionName"]),
@@ -96,6 +106,6 @@ def load_template(path: Path) -> Template:
             memory=int(props.get("MemorySize", 128)),
             trigger=str(((body.get("Metadata") or {}).get("Snapstack") or {}).get("Trigger", "")),
             environment=env,
-            layer_paths=tuple(layers),
+            layer_paths=(LIBRARY,),
         )
     return Template(root, service_name, functions)

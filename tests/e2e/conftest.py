@@ -7,8 +7,10 @@ moto's S3-compatible server, read by the function through oss2.
 from __future__ import annotations
 
 import json
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,25 @@ def run(stack: Template, emulator: EcsEmulator, tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("SNAPSTACK_RETRY_BASE_DELAY", "0.01")
     monkeypatch.setenv("SNAPSTACK_RETRY_MAX_DELAY", "0.05")
     return Runner(stack, emulator, f"sqlite:///{tmp_path}/tokens.db")
+
+
+def deliver_at_once(run: Runner, function: str, event: Any, times: int) -> list[Result]:
+    """``times`` deliveries of ``event`` released together; every one must return a result.
+
+    A delivery that raises outside the handler (in the runner, or in the test's own code) fails
+    the test here instead of dying quietly on its thread.
+    """
+    barrier = threading.Barrier(times)
+
+    def deliver() -> Result:
+        barrier.wait(timeout=60)
+        return run(function, event)
+
+    with ThreadPoolExecutor(max_workers=times) as pool:
+        futures = [pool.submit(deliver) for _ in range(times)]
+        results = [future.result(timeout=300) for future in futures]
+    assert len(results) == times
+    return results
 
 
 def timer_event(when: str = "2026-11-27T20:00:00Z", policy: str | None = "daily") -> dict[str, Any]:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 
 import pytest
 
-from snapstack.ecs.errors import ERRORS, SEED_CODES, Disposition
 from snapstack.ecs.request import CreateSnapshotRequest
 from snapstack.tokens.slots import client_token, slot_key
+from tests.contract import DISPOSITIONS, INVOCATION, OUTCOME, RETRY
 
-from .conftest import EVENTS, Runner, _tags, all_calls, ours, timer_event
+from .conftest import EVENTS, Runner, _tags, all_calls, deliver_at_once, ours, timer_event
 
 # The sample fleet's disks tagged backup=daily; i-locked-01 is security-locked.
 DAILY = {
@@ -59,7 +58,7 @@ def test_each_snapshot_carries_provenance_policy_and_copied_tags(run, emulator):
         assert tags["snapstack:policy"] == "daily" and tags["snapstack:trigger"] == "timer"
         assert tags["snapstack:slot"] == token_of[disk]
         assert tags["managed-by"] == "snapstack" and tags["backup"] == "daily"  # configured, copied
-        assert snap["retention_days"] == 7
+        assert snap["retention_days"] is None  # the policy's retention prunes them (functions/prune)
         assert snap["name"] == f"snapstack-daily-20261128-{disk}"  # 20:00Z is 04:00 on the 28th in Shanghai
         CreateSnapshotRequest(disk_id=disk, snapshot_name=snap["name"])  # passes every rule
 
@@ -90,15 +89,7 @@ def test_the_next_local_day_is_a_new_slot(run, emulator):
 
 
 def test_the_same_event_delivered_concurrently_makes_one_snapshot_per_disk(run, emulator):
-    results = []
-    threads = [
-        threading.Thread(target=lambda: results.append(run("scheduled_backup", timer_event())))
-        for _ in range(4)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = deliver_at_once(run, "scheduled_backup", timer_event(), 4)
     assert len(ours(emulator)) == len(DAILY)
     assert sum(r.summary["created"] for r in results) == len(DAILY)
     for r in results:
@@ -144,21 +135,20 @@ def single_disk_config():
     return {"policies": [{"name": "daily", "selector": {"disk_ids": ["d-web-01-data"]}}]}
 
 
-EXPECTED = {Disposition.RETRY: "deferred", Disposition.SKIP: "skipped", Disposition.FAIL: "failed"}
-
-
-@pytest.mark.parametrize("code", sorted(SEED_CODES))
-def test_every_contract_code_ends_where_the_taxonomy_says(run, emulator, config_json, code):
+@pytest.mark.parametrize("code", sorted(DISPOSITIONS))
+def test_every_contract_code_ends_where_the_seed_says(run, emulator, config_json, code):
+    # Expected outcomes come from tests/contract.py, written from the seed, not from ecs/errors.py.
+    _, disposition = DISPOSITIONS[code]
     config_json(single_disk_config())
     emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": [{"code": code}]}}})
     result = run("scheduled_backup", timer_event())
-    if ERRORS[code].scope == "invocation":
+    if code in INVOCATION:
         # Account-level: every disk would fail alike, so the invocation fails for FC to retry later.
         assert result.error is not None and f"InvocationFailed: {code}" in result.error
         return
     (disk,) = result.summary["disks"]
-    assert (disk["outcome"], disk["error_code"]) == (EXPECTED[ERRORS[code].disposition], code)
-    assert result.incomplete == (ERRORS[code].disposition is Disposition.RETRY)
+    assert (disk["outcome"], disk["error_code"]) == (OUTCOME[disposition], code)
+    assert result.incomplete == (disposition == RETRY)
 
 
 def test_a_deferred_disk_is_done_by_the_retry_with_the_same_token(run, emulator, config_json):

@@ -126,6 +126,7 @@ def make_client(server: ScriptedServer, sleeps: SleepLog) -> Any:
             retry=policy or RetryPolicy(),
             signature_algorithm=kwargs.pop("signature_algorithm", None),
         )
-        return EcsClient(config, kwargs.pop("credentials", CREDS), sleep=sleeps, **kwargs)
+        sleep = kwargs.pop("sleep", sleeps)
+        return EcsClient(config, kwargs.pop("credentials", CREDS), sleep=sleep, **kwargs)
 
     return make

@@ -235,3 +235,25 @@ def test_wire_booleans_follow_the_sdk(server, make_client):
     make_client().create_snapshot(req)
     sent = server.requests[0].query
     assert {k: sent[k] for k in req.to_query()} == req.to_query()
+
+
+def test_tag_rules_name_the_tag_by_its_one_based_number_and_stop_at_128():
+    ok = CreateSnapshotRequest(disk_id="d-1", tags=({"key": "k" * 128, "value": "v" * 128},))
+    assert len(ok.tags[0].value) == 128
+    with pytest.raises(InvalidRequest) as info:
+        CreateSnapshotRequest(disk_id="d-1", tags=({"key": "a", "value": "v" * 129},))
+    assert (info.value.field, info.value.code) == ("Tag.1.Value", "InvalidTagValue.Malformed")
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "code"),
+    [
+        ({"disk_id": 5}, "DiskId", "InvalidParameter"),  # present but not a string: not "missing"
+        ({"disk_id": "d-1", "snapshot_name": 5}, "SnapshotName", "InvalidSnapshotName.Malformed"),
+        ({"disk_id": "d-1", "tags": "app=web"}, "Tag", "InvalidParameter"),
+    ],
+)
+def test_a_wrong_type_is_named_by_its_wire_field(data, field, code):
+    with pytest.raises(InvalidRequest) as info:
+        CreateSnapshotRequest(**data)
+    assert (info.value.field, info.value.code) == (field, code)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
@@ -25,6 +26,55 @@ from devkit.emulator.responses import Credential
 
 RUNTIME = RuntimeOptions()
 REGION = "cn-hangzhou"
+
+
+class HeldLatency:
+    """The emulator's latency wait (``emu.app.sleep``): the first request is held until the test
+    releases it, later ones pass at once.
+
+    Records the delay each request asked for and signals ``entered`` when the first is in flight,
+    so a test orders events (this request is being processed, that one was answered meanwhile)
+    instead of timing them.
+    """
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+        self.entered = threading.Event()
+        self._released = threading.Event()
+
+    def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        if len(self.asked) == 1:
+            self.entered.set()
+            assert self._released.wait(60), "the test never released the held request"
+
+    def release(self) -> None:
+        self._released.set()
+
+
+class Clock:
+    """A monotonic clock the test moves by hand (the emulator's rate-limit clock: ``emu.faults.clock``)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start ``call`` on a thread; the dict gets ``result`` (or ``error``) when it returns."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["result"] = call()
+        except Exception as exc:  # handed to the test, which asserts on it
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, out
 
 
 def error_of(call: Callable[[], Any]) -> tuple[str, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from devkit.emulator.testing import EcsEmulator
 from snapstack.ecs.errors import ERRORS, SEED_CODES
 from snapstack.ecs.request import CreateSnapshotRequest
 
-from .support import RUNTIME, create, error_of, raw, tags, v2_query
+from .support import RUNTIME, HeldLatency, create, error_of, in_thread, raw, tags, v2_query
 
 OK_DISK = "d-web-02-data"  # cloud_ssd on a Running instance: every state rule passes
 ESSD_DISK = "d-web-01-data"  # cloud_essd, KMS-encrypted with an enabled key
@@ -266,7 +265,7 @@ def test_same_token_same_parameters_returns_the_same_snapshot(emu: EcsEmulator, 
         "disk_id": OK_DISK,
         "client_token": "slot-1",
         "snapshot_name": "nightly",
-        "tag": tags(("a", "1")),
+        "tag": tags(("a", "1"), ("b", "2"), ("c", "3")),
     }
     first = create(client, **request)
     assert create(client, **request) == first
@@ -274,7 +273,7 @@ def test_same_token_same_parameters_returns_the_same_snapshot(emu: EcsEmulator, 
     assert emu.state.snapshot(first)["status"] == "accomplished"  # type: ignore[index]
     assert create(emu.sdk_client("v2"), **request) == first
     # Tag order does not change the request.
-    assert create(client, **{**request, "tag": tags(("a", "1"))}) == first
+    assert create(client, **{**request, "tag": tags(("c", "3"), ("a", "1"), ("b", "2"))}) == first
     assert len(emu.state.snapshots(OK_DISK)) == 1
 
 
@@ -340,21 +339,16 @@ def test_forgotten_tokens_are_evaluated_afresh(emu: EcsEmulator, client: Any) ->
 
 def test_a_repeat_while_the_first_is_in_flight_is_idempotent_processing() -> None:
     with EcsEmulator(faults={"apis": {"CreateSnapshot": {"latency_ms": 600}}}) as emu:
-        results: dict[str, Any] = {}
-
-        def first() -> None:
-            started = time.monotonic()
-            results["first"] = create(emu.sdk_client(), disk_id=OK_DISK, client_token="slot-4")
-            results["first_seconds"] = time.monotonic() - started
-
-        thread = threading.Thread(target=first)
-        thread.start()
-        time.sleep(0.2)  # the first request now holds its claim, inside the injected latency
-        results["second"] = error_of(lambda: create(emu.sdk_client(), disk_id=OK_DISK, client_token="slot-4"))
-        thread.join()
-        assert results["second"] == ("IdempotentProcessing", 403)
-        assert results["first_seconds"] >= 0.55
-        assert create(emu.sdk_client(), disk_id=OK_DISK, client_token="slot-4") == results["first"]
+        held = emu.app.sleep = HeldLatency()
+        thread, first = in_thread(lambda: create(emu.sdk_client(), disk_id=OK_DISK, client_token="slot-4"))
+        assert held.entered.wait(60)  # the first request holds its claim, inside the injected latency
+        second = error_of(lambda: create(emu.sdk_client(), disk_id=OK_DISK, client_token="slot-4"))
+        assert second == ("IdempotentProcessing", 403)
+        assert "result" not in first  # refused while the first was still being processed
+        held.release()
+        thread.join(60)
+        assert first["result"].startswith("s-") and held.asked == [0.6, 0.6]  # both waited their latency
+        assert create(emu.sdk_client(), disk_id=OK_DISK, client_token="slot-4") == first["result"]
         assert len(emu.state.snapshots(OK_DISK)) == 1
         assert emu.calls("CreateSnapshot") == 3
 

@@ -283,7 +283,21 @@ def test_delete_snapshot(emu: EcsEmulator, client: Any) -> None:
     assert error_of(lambda: delete(client, None)) == ("MissingParameter", 400)
 
 
-def test_deleting_a_progressing_snapshot_cancels_it(emu: EcsEmulator, client: Any) -> None:
+def test_deleting_a_progressing_snapshot_is_refused_with_the_documented_code(
+    emu: EcsEmulator, client: Any
+) -> None:
+    running = create(client, disk_id="d-web-02-data")
+    assert error_of(lambda: delete(client, running)) == ("IncorrectDiskStatus.CreatingSnapshot", 400)
+    assert emu.state.snapshot(running) is not None
+    emu.state.clock.advance(120)  # accomplished: now it can go
+    delete(client, running)
+    assert emu.state.snapshot(running) is None
+
+
+def test_deleting_a_progressing_snapshot_cancels_it_when_the_account_says_so(
+    emu: EcsEmulator, client: Any
+) -> None:
+    emu.state.patch_account(delete_progressing="cancel")
     running = create(client, disk_id="d-web-02-data")
     assert (
         error_of(lambda: create(client, disk_id="d-web-02-data"))[0] == "IncorrectDiskStatus.CreatingSnapshot"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from darabonba.exceptions import UnretryableException
 from devkit.emulator.faults import Faults
 from devkit.emulator.testing import EcsEmulator
 
-from .support import REGION, RUNTIME, create, error_of
+from .support import REGION, RUNTIME, Clock, HeldLatency, create, error_of, in_thread
 
 DISK = "d-web-02-data"
 
@@ -37,39 +36,50 @@ def outcome(call: Any) -> str:
 
 def test_fixed_latency_delays_the_answer() -> None:
     with EcsEmulator(faults={"apis": {"DescribeDisks": {"latency_ms": {"fixed": 300}}}}) as emu:
-        client = emu.sdk_client()
-        started = time.monotonic()
-        describe(client)
-        assert 0.3 <= time.monotonic() - started < 2.0
-        started = time.monotonic()
-        create(client, disk_id=DISK)  # other APIs are not delayed
-        assert time.monotonic() - started < 0.25
+        held = emu.app.sleep = HeldLatency()
+        thread, out = in_thread(lambda: describe(emu.sdk_client()))
+        assert held.entered.wait(60)  # the DescribeDisks is inside its injected latency
+        assert held.asked == [0.3]
+        assert create(emu.sdk_client(), disk_id=DISK)  # other APIs are not delayed: answered meanwhile
+        assert out == {} and held.asked == [0.3]  # the DescribeDisks is still waiting
+        held.release()
+        thread.join(60)
+        assert out == {"result": None}
 
 
 @pytest.mark.parametrize("spec", [{"uniform": [100, 200]}, {"normal": [150, 10]}])
 def test_random_latency_is_seeded(spec: dict[str, Any]) -> None:
     config = {"seed": 3, "apis": {"*": {"latency_ms": spec}}}
-    draws = [[Faults(config).latency("DescribeDisks") for _ in range(5)] for _ in range(2)]
+    draws = [
+        [faults.latency("DescribeDisks") for _ in range(5)] for faults in (Faults(config), Faults(config))
+    ]
     assert draws[0] == draws[1]
     assert all(0.09 <= d <= 0.21 for d in draws[0])
+    assert len(set(draws[0])) == 5  # drawn, not fixed
     with EcsEmulator(faults=config) as emu:
-        started = time.monotonic()
-        describe(emu.sdk_client())
-        assert 0.09 <= time.monotonic() - started < 2.0
+        asked: list[float] = []
+        emu.app.sleep = asked.append
+        client = emu.sdk_client()
+        describe(client)
+        describe(client)
+        assert asked == draws[0][:2]  # the emulator waits for the seeded draws, in order
 
 
 def test_rate_limit_throttles_per_api() -> None:
     with EcsEmulator(
         faults={"apis": {"DescribeDisks": {"rate_limit": {"per_second": 4, "burst": 3}}}}
     ) as emu:
+        clock = emu.faults.clock = Clock()
         client = emu.sdk_client()
         results = [outcome(lambda: describe(client)) for _ in range(5)]
-        assert results[:3] == ["OK"] * 3
-        assert "Throttling" in results[3:]
+        assert results == ["OK"] * 3 + ["Throttling"] * 2
         assert error_of(lambda: describe(client)) == ("Throttling", 403)
         assert create(client, disk_id=DISK)  # CreateSnapshot has no limit
-        time.sleep(0.3)  # a token comes back after 0.25 s
+        clock.now += 0.2  # 0.8 of a token back at 4 per second: still throttled
+        assert outcome(lambda: describe(client)) == "Throttling"
+        clock.now += 0.05  # a whole token
         assert outcome(lambda: describe(client)) == "OK"
+        assert outcome(lambda: describe(client)) == "Throttling"
 
 
 def test_random_errors_follow_the_seed() -> None:

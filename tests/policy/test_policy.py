@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 from pydantic import ValidationError
 
@@ -78,3 +81,87 @@ def test_copied_tags_stop_at_twenty_and_are_counted():
     tagset = build_tags({"p": "1"}, {"c": "2"}, disk)
     assert len(tagset.tags) == 20 and tagset.dropped == 12
     assert [k for k, _ in tagset.tags[:3]] == ["p", "c", "d00"]
+
+
+def test_copied_disk_tags_go_in_key_order_whatever_order_the_disk_lists_them():
+    disk = {"zone": "z", "app": "web", "acs:owner": "x", "mid": "m", "Backup": "b", "aliyun-app": "x"}
+    tagset = build_tags({"snapstack:policy": "daily"}, {"team": "sre"}, disk)
+    assert tagset.tags == (
+        ("snapstack:policy", "daily"),
+        ("team", "sre"),
+        ("Backup", "b"),  # key order is code-point order: upper case first
+        ("app", "web"),
+        ("mid", "m"),
+        ("zone", "z"),
+    )
+    assert tagset.dropped == 0  # system tags are skipped, not dropped
+
+
+def test_the_copied_tags_that_do_not_fit_are_the_last_in_key_order():
+    disk = {f"k{i:02d}": str(i) for i in reversed(range(20))}  # listed from k19 down to k00
+    tagset = build_tags(dict.fromkeys(("p1", "p2", "p3"), "v"), {"c1": "v", "c2": "v"}, disk)
+    assert [k for k, _ in tagset.tags[5:]] == [f"k{i:02d}" for i in range(15)]
+    assert tagset.dropped == 5
+
+
+def test_the_request_carries_the_copied_tags_in_key_order():
+    p = policy(copy_disk_tags=True)
+    req = p.request_for(VALUES, PROV, client_token="t", disk_tags={"z": "1", "b": "2", "m": "3"})
+    assert [t.key for t in req.tags][3:] == ["b", "m", "z"]
+
+
+@pytest.mark.parametrize(
+    ("field", "accepted", "refused", "extra"),
+    [
+        ("retention_days", (1, 65536), (), {}),  # 0 and 65537: the request rule refuses them too
+        ("instant_access_retention_days", (1, 65535), (), {"instant_access": True}),
+        ("concurrency", (1, 64), (0, 65), {}),
+        ("rate_limit", (0.5, 1000), (0, 1000.5), {}),
+    ],
+)
+def test_numeric_settings_take_their_whole_range_and_no_more(field, accepted, refused, extra):
+    for value in accepted:
+        assert getattr(policy(**{field: value, **extra}), field) == value
+    for value in refused:
+        with pytest.raises(ValidationError, match=field):
+            policy(**{field: value, **extra})
+
+
+def test_the_defaults_are_the_documented_ones():
+    p = policy()
+    assert (p.retention_days, p.concurrency, p.rate_limit, p.period, p.time_zone) == (7, 8, 20.0, "1d", "UTC")
+    assert (p.copy_disk_tags, p.instant_access, p.instant_access_retention_days) == (False, None, None)
+
+
+def test_seventeen_tags_leave_room_for_the_three_provenance_tags():
+    tags = {f"k{i}": "v" for i in range(17)}
+    assert len(policy(tags=tags).request_for(VALUES, PROV, client_token="t").tags) == 20
+
+
+def test_a_description_is_optional_and_checked_when_given():
+    assert policy(description=None).request_for(VALUES, PROV, client_token="t").description is None
+    with pytest.raises(ValidationError, match="unknown field"):
+        policy(description="snapshot of {disk}")
+
+
+def test_period_and_zone_are_read_as_objects():
+    p = policy(period="6h", time_zone="Asia/Shanghai")
+    assert p.period_delta == timedelta(hours=6) and p.zone == ZoneInfo("Asia/Shanghai")
+
+
+def test_policies_and_selectors_are_immutable_and_request_options_named():
+    p = policy()
+    with pytest.raises(ValidationError, match="frozen"):
+        p.concurrency = 2
+    with pytest.raises(ValidationError, match="frozen"):
+        p.selector.disk_type = "data"
+    with pytest.raises(TypeError):
+        p.request_for(VALUES, PROV, "token")
+
+
+def test_no_disk_tag_is_copied_once_the_others_already_fill_twenty():
+    configured = {f"c{i:02d}": "v" for i in range(18)}  # 3 + 18: more than 20 already
+    tagset = build_tags(dict.fromkeys(("p1", "p2", "p3"), "v"), configured, {"app": "web", "env": "prod"})
+    assert len(tagset.tags) == 21 and tagset.dropped == 2
+    with pytest.raises(AttributeError):
+        tagset.dropped = 0  # type: ignore[misc]

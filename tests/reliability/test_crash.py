@@ -46,6 +46,17 @@ CONCURRENCY = 4
 LATENCY = {"apis": {"CreateSnapshot": {"latency_ms": 40}}}  # the fan-out takes a few seconds
 
 
+def until_answered(emu: EcsEmulator, action: str) -> None:
+    """Wait until every ``action`` request the emulator received has been answered or dropped."""
+    deadline = time.monotonic() + 60
+    while True:
+        entry = emu.counters.to_dict().get(action, {"total": 0, "outcomes": {}})
+        if sum(entry["outcomes"].values()) == entry["total"]:
+            return
+        assert time.monotonic() < deadline, f"{action} requests still in flight: {entry}"
+        time.sleep(0.01)
+
+
 def cli() -> list[str]:
     script = Path(sys.executable).with_name("snapstack")
     return [str(script)] if script.exists() else [sys.executable, "-m", "devkit.cli"]
@@ -93,7 +104,7 @@ def test_a_killed_run_is_resumed_without_duplicates(
                 process.kill()
             process.wait()
         assert process.returncode == -signal.SIGKILL
-        time.sleep(0.3)  # the dead run's calls in flight finish at the emulator (40 ms latency)
+        until_answered(emu, "CreateSnapshot")  # the dead run's calls in flight commit at the emulator
 
         before = read_records(sqlite_url)
         # Claims the dead run held: just claimed, or marked sent (a create may have reached ECS).

@@ -7,7 +7,6 @@ the stored row layout, configuration (URL, credentials) and failure modes (servi
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -383,17 +382,16 @@ def test_wrong_credentials_are_an_error_not_an_outage(running: RunningEmulator) 
 # -- outages ---------------------------------------------------------------------------------------
 
 
-def test_a_stopped_service_is_unavailable_quickly_then_recovers(
+def test_a_stopped_service_is_refused_as_unavailable_then_recovers(
     table: TokenTable, running: RunningEmulator
 ) -> None:
     table.claim(TOKEN, "a")
     running.emulator.stop()
 
     for call in (lambda: table.claim("other", "a"), lambda: table.get(TOKEN), table.records, table.purge):
-        started = time.monotonic()
-        with pytest.raises(TokenTableUnavailable):
+        # Refused, not timed out: no wait for an answer.
+        with pytest.raises(TokenTableUnavailable, match=r"unreachable.*[Rr]efused"):
             call()
-        assert time.monotonic() - started < 1.0
 
     running.emulator.start()
     record = table.get(TOKEN)
@@ -415,10 +413,8 @@ def test_a_hung_service_times_out_as_unavailable(hung_endpoint: str, running: Ru
         socket_timeout=0.3,
         **running.credentials,
     )
-    started = time.monotonic()
-    with pytest.raises(TokenTableUnavailable):
+    with pytest.raises(TokenTableUnavailable, match=r"[Tt]imed out"):
         table.claim(TOKEN, "a")
-    assert time.monotonic() - started < 2.0
 
 
 def test_records_round_trip_every_field(table: TokenTable, clock: FakeClock) -> None:

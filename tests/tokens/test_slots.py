@@ -151,3 +151,12 @@ def test_different_slots_give_different_keys_and_tokens(
 
     assert (key_a == key_b) == ((kind_a, fields_a) == (kind_b, fields_b))
     assert (client_token(key_a) == client_token(key_b)) == (key_a == key_b)
+
+
+def test_a_generation_token_may_use_all_64_characters_and_no_more() -> None:
+    assert client_token_at("t" * 61, 1) == "t" * 61 + "-g1"  # 64 characters
+    with pytest.raises(ValueError, match="64"):
+        client_token_at("t" * 62, 1)  # 65
+    assert client_token_at("t" * 64, 0) == "t" * 64
+    with pytest.raises(TypeError):
+        client_token("timer/disk=d-1", "ss1-")  # type: ignore[misc]

@@ -84,6 +84,7 @@ if TYPE_CHECKING:
     from snapstack.ecs.client import EcsClient
     from snapstack.ecs.retry import Deadline
     from snapstack.ratelimit import RateLimiter
+    from snapstack.retention.quota import QuotaGuard
     from snapstack.targets import SlotSnapshot
     from snapstack.tokens.base import TokenTable
 
@@ -249,6 +250,8 @@ class Executor:
     fatal: InvocationAbort | None = None
     #: Why ``stream`` stopped listing before its batches ran out, if it did.
     halted: str | None = None
+    #: Makes room on a disk near its 256 manual snapshots before CreateSnapshot (retention/quota.py).
+    quota_guard: QuotaGuard | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random = field(default_factory=random.Random)
 
@@ -453,6 +456,10 @@ class Executor:
                     attempt, base, found, "made by an earlier delivery (found by its slot tag)"
                 )
             attempt.doubt = False
+        if self.quota_guard is not None:  # before the record says SENT: a refusal sends nothing
+            refused = self.quota_guard.before_create(intent.disk_id)
+            if refused is not None:
+                return self._after_error(attempt, base, refused, 0.0)
         return self._create(attempt, base)
 
     def _create(self, attempt: _Attempt, base: dict[str, Any]) -> DiskResult:
@@ -503,6 +510,8 @@ class Executor:
             attempt.doubt = exc.may_have_acted or prior_doubt or exc.attempts > 1
             if not exc.keeps_token:
                 attempt.generation += 1
+            if exc.code == "QuotaExceed.Snapshot" and self.quota_guard is not None:
+                exc = self.quota_guard.explain(intent.disk_id, exc)
             return self._after_error(attempt, base, exc, latency)
         latency = (time.perf_counter() - started) * 1000
         self.stats.saw_latency(latency)

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,10 +101,12 @@ def _tags(raw: Any) -> dict[str, str]:
     return {t.tag_key: t.tag_value or "" for t in items if t.tag_key}
 
 
-def _pages(ecs: EcsClient, operation: str, make: Any, items: Any) -> Iterator[Any]:
+def _pages(
+    ecs: EcsClient, operation: str, make: Any, items: Any, pace: Callable[[], None] | None = None
+) -> Iterator[Any]:
     token: str | None = None
     while True:
-        body = ecs.call(operation, make(next_token=token))
+        body = ecs.call(operation, make(next_token=token), pace=pace)
         yield from items(body)
         token = body.next_token
         if not token:

@@ -215,9 +215,12 @@ class EcsClient:
             attempts=attempts,
         )
 
-    def call(self, operation: str, sdk_request: Any) -> Any:
-        """Any SDK operation by its snake_case name (``describe_disks``...); returns the body."""
-        body, _ = self._call(operation, sdk_request)
+    def call(self, operation: str, sdk_request: Any, *, pace: Callable[[], None] | None = None) -> Any:
+        """Any SDK operation by its snake_case name (``describe_disks``...); returns the body.
+
+        ``pace`` runs before every attempt, as for ``create_snapshot``.
+        """
+        body, _ = self._call(operation, sdk_request, pace)
         return body
 
     def _call(

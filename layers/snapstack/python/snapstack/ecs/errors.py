@@ -395,10 +395,13 @@ _ROWS: tuple[ErrorSpec, ...] = (
         "an API the endpoint does not offer (wrong endpoint or API version)",
         seed=False,
     ),
+    # DeleteSnapshot (https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-deletesnapshot);
+    # on DeleteSnapshot, IncorrectDiskStatus.CreatingSnapshot (a progressing snapshot) comes with
+    # HTTP 400, not the 403 of CreateSnapshot.
     ErrorSpec(
         "SnapshotCreatedDisk",
         403,
-        "The snapshot has been used to create user data disk(s).",
+        "The snapshot has been used to create disk(s).",
         F,
         "DeleteSnapshot: disks were created from it; only Force deletes it",
         seed=False,
@@ -406,9 +409,50 @@ _ROWS: tuple[ErrorSpec, ...] = (
     ErrorSpec(
         "SnapshotCreatedImage",
         403,
-        "The snapshot has been used to create custom image(s).",
+        "The snapshot has been used to create user defined image(s).",
         F,
-        "DeleteSnapshot: an image uses it; delete the image first",
+        "DeleteSnapshot: a custom image uses it; the image must be deleted first (Force does not help)",
+        seed=False,
+    ),
+    ErrorSpec(
+        "Operation.Conflict",
+        403,
+        "The operation may conflicts with others, please retry later.",
+        R,
+        "DeleteSnapshot: another operation on the snapshot is running",
+        seed=False,
+    ),
+    ErrorSpec(
+        "InvalidOperation.RelatedSnapshotNotFinished",
+        403,
+        "The related standard snapshot is not finished.",
+        R,
+        "DeleteSnapshot: a snapshot it depends on is still being made",
+        seed=False,
+    ),
+    ErrorSpec(
+        "InvalidOperation.DeleteSharedSnapshotUnsupported",
+        403,
+        "The current snapshot shares authorization with other users. Please revoke the shared "
+        "authorization through resource management first.",
+        F,
+        "DeleteSnapshot: the snapshot is shared with other accounts",
+        seed=False,
+    ),
+    ErrorSpec(
+        "InvalidOperation.ResourceManagedByCloudProduct",
+        403,
+        "The current operation is not supported because the resource is managed by a cloud product.",
+        F,
+        "DeleteSnapshot: another cloud product owns the snapshot",
+        seed=False,
+    ),
+    ErrorSpec(
+        "InvalidSnapshotId.NotFound",
+        404,
+        "The specified snapshot is not found.",
+        F,
+        "DeleteSnapshot: the snapshot is already gone",
         seed=False,
     ),
     ErrorSpec(

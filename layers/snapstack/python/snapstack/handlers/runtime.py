@@ -253,7 +253,8 @@ def invoke(
             "and settles what the token table records as done without working on it"
         )
     summary = summarise(invocation, trigger, plan, tally, listing_stopped=stopped is not None)
-    _metrics(invocation, trigger, plan, tally, runtime.stats)
+    quota = executor.quota_guard.metrics() if executor is not None and executor.quota_guard else {}
+    _metrics(invocation, trigger, plan, tally, runtime.stats, quota=quota)
     # Nested: several outcome names ("created") are reserved attributes of a LogRecord.
     logger.info("invocation summary", extra={"counts": tally.counts(), **plan.labels, "notes": plan.notes})
     if executor is not None and executor.fatal is not None:
@@ -279,8 +280,12 @@ def _execute(runtime: Runtime, plan: Plan, trigger: str, tally: Tally) -> Execut
 
     def executor() -> Executor:
         if not made:
+            from snapstack.retention.quota import QuotaGuard
+
             table = table_for(token_table_url())
             _hand_credentials(table, invocation)
+            # DescribeSnapshots is throttled apart from CreateSnapshot: it gets a limiter of its own.
+            describe = RateLimiter(plan.policy.rate_limit).acquire
             made.append(
                 Executor(
                     ecs=runtime.ecs,
@@ -292,6 +297,7 @@ def _execute(runtime: Runtime, plan: Plan, trigger: str, tally: Tally) -> Execut
                     stats=runtime.stats,
                     lease_seconds=runtime.lease_seconds,
                     max_deliveries=max_deliveries(),
+                    quota_guard=QuotaGuard(runtime.ecs, runtime.region, plan.policy, logger, pace=describe),
                 )
             )
         return made[0]
@@ -342,7 +348,15 @@ def summarise(
     return summary
 
 
-def _metrics(invocation: Invocation, trigger: str, plan: Plan, tally: Tally, stats: RunStats) -> None:
+def _metrics(
+    invocation: Invocation,
+    trigger: str,
+    plan: Plan,
+    tally: Tally,
+    stats: RunStats,
+    *,
+    quota: dict[str, float],
+) -> None:
     emit_metrics(
         invocation,
         {"policy": plan.labels.get("policy", ""), "trigger": trigger},
@@ -353,6 +367,7 @@ def _metrics(invocation: Invocation, trigger: str, plan: Plan, tally: Tally, sta
             "SnapshotsSkipped": tally.count(Outcome.SKIPPED),
             "SnapshotsFailed": tally.count(Outcome.FAILED),
             "Throttled": stats.errors["Throttling"] + stats.errors["Throttling.User"],
+            **quota,  # the quota guard's: QuotaPruned, QuotaPruneFailed, QuotaBlocked
         },
         stats.latency,
     )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from snapstack.ecs.errors import InvalidRequest
 from snapstack.ecs.request import MAX_TAGS, CreateSnapshotRequest, SnapshotTag
 from snapstack.policy import naming
+from snapstack.policy.retention import Retention
 from snapstack.policy.schedule import parse_period, parse_zone
 
 _POLICY_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -68,6 +69,7 @@ class Policy(BaseModel):
     time_zone: str = "UTC"
     concurrency: int = Field(default=8, ge=1, le=64)
     rate_limit: float = Field(default=20.0, gt=0, le=1000, description="CreateSnapshot calls per second")
+    retention: Retention | None = None  # pruning of the policy's own snapshots (policy/retention.py)
 
     @field_validator("name")
     @classmethod
@@ -116,6 +118,20 @@ class Policy(BaseModel):
                     f"with sample values (a reason of {len(reason)} characters) the snapshot request "
                     f"would be refused: {exc}"
                 ) from None
+        return self
+
+    @model_validator(mode="after")
+    def _ecs_keeps_them_long_enough(self) -> Policy:
+        if self.retention is None or self.retention_days is None:
+            return self
+        horizon = self.retention.horizon(self.period_delta)
+        if timedelta(days=self.retention_days) < horizon:
+            days = -(-horizon // timedelta(days=1))
+            raise ValueError(
+                f"retention keeps snapshots up to {days} day(s) old, but retention_days="
+                f"{self.retention_days} makes ECS release them sooner: set retention_days to null "
+                f"(retention decides) or to at least {days}"
+            )
         return self
 
     @property

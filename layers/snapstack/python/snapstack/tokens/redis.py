@@ -112,6 +112,10 @@ def _write_args(record: TokenRecord) -> list[str | int | float]:
     ]
 
 
+# redis-py guards a single-connection client with a lock (``single_connection_lock``) since 5.3.0.
+_GUARDED_SINGLE_CONNECTION = tuple(int(p) for p in redis.__version__.split(".")[:2]) >= (5, 3)
+
+
 class _Connection:
     """A client on one connection, the scripts registered on it, and the server clock's offset."""
 
@@ -119,16 +123,20 @@ class _Connection:
         # One connection, which redis-py guards with a lock for threads: checking a pooled connection
         # out and back in for every command nearly halved throughput on loopback (measured: 2,100 vs
         # 3,900 claim+complete pairs/s). redis-py connects right here, hence the lazy construction.
+        # Pool from the URL, client on top: FC's preinstalled redis 4.4.0 passes every from_url
+        # keyword to the connections, which reject single_connection_client (TypeError). And 4.4.0
+        # does not guard its single connection (the lock came in redis-py 5.3): threads sharing it
+        # read each other's replies (seen as protocol errors), so there each command uses the pool.
         try:
-            self.client = redis.Redis.from_url(
+            pool = redis.ConnectionPool.from_url(
                 url,
                 socket_timeout=socket_timeout,
                 socket_connect_timeout=socket_timeout,
                 retry=Retry(NoBackoff(), 0),
-                single_connection_client=True,
             )
         except ValueError as exc:  # redis-py's messages may quote the URL: never its credentials
             raise ValueError(f"not a usable Redis URL: {redact_url(url)} ({type(exc).__name__})") from None
+        self.client = redis.Redis(connection_pool=pool, single_connection_client=_GUARDED_SINGLE_CONNECTION)
         self.offset = 0.0
         self.synced_at = float("-inf")
         self.eviction_policy: str | None = None

@@ -1,0 +1,436 @@
+"""Mutation testing of the library's core with cosmic-ray, one module at a time, each against its tests.
+
+    python -m tests.mutation                          # every module of targets.MODULES
+    python -m tests.mutation snapstack/ratelimit.py   # one module (or a prefix: snapstack/ecs/)
+    python -m tests.mutation --list                   # the map, and how many mutants each module has
+
+cosmic-ray (https://cosmic-ray.readthedocs.io) writes each mutant into the module file, runs the
+test command and restores the file. Here it does so in a scratch copy of the repository (the
+files git tracks plus the untracked ones it does not ignore), never in the worktree: the copy's
+``layers/snapstack/python`` and root come first on ``PYTHONPATH``, ahead of the editable
+install, so pytest, the emulators and every subprocess a test starts import the mutant.
+
+Per module: a baseline run of its tests (they must pass unmutated), ``cosmic-ray init``, then
+three filters mark mutants skipped before ``cosmic-ray exec``: cosmic-ray's own operators filter
+(``targets.EXCLUDED_OPERATORS``), mutants inside type annotations (every module has
+``from __future__ import annotations``: they are strings no test can see; mypy checks them) and
+the equivalent mutants of ``targets.EQUIVALENT``. Then the score (killed / (killed + survived))
+and every survivor with its diff. The session database
+stays in ``.snapstack/mutation/`` for ``cr-report`` / ``cr-html``. Exit status 1 when a module
+scores under ``targets.MIN_SCORE`` or its tests fail unmutated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import compileall
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cosmic_ray.plugins
+from cosmic_ray.mutating import mutate_code
+from cosmic_ray.work_db import WorkDB, use_db
+from cosmic_ray.work_item import MutationSpec, TestOutcome, WorkerOutcome, WorkResult
+
+from tests.mutation.targets import (
+    EQUIVALENT,
+    EXCLUDED_OPERATORS,
+    MIN_SCORE,
+    MODULES,
+    TEST_TIMEOUT,
+    Equivalent,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+LIBRARY = Path("layers/snapstack/python")
+RESULTS = ROOT / ".snapstack" / "mutation"
+#: Every process a mutation run starts inherits this variable, so leftovers can be found by it.
+MARKER = "SNAPSTACK_MUTATION_RUN"
+PROGRESS_EVERY = 30.0  # seconds between progress lines
+
+
+@dataclass
+class Score:
+    """One module's outcome."""
+
+    module: str
+    mutants: int = 0
+    killed: int = 0
+    timeouts: int = 0
+    survived: list[tuple[str, str]] = field(default_factory=list)  # (where, diff)
+    equivalent: int = 0
+    not_generated: int = 0  # excluded operators and annotations
+    errors: list[str] = field(default_factory=list)
+    #: Mutants cosmic-ray itself failed to make (an operator's bug): reported, not scored.
+    tool_errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    baseline_seconds: float = 0.0
+    broken: str = ""
+
+    @property
+    def percent(self) -> float:
+        tested = self.killed + len(self.survived)
+        return 100.0 * self.killed / tested if tested else 100.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken and not self.errors and self.percent >= MIN_SCORE
+
+
+def chosen(patterns: list[str]) -> list[str]:
+    """The modules named (exactly, or by a prefix), in the map's order."""
+    if not patterns:
+        return list(MODULES)
+    picked = [m for m in MODULES if any(m == p or m.startswith(p.rstrip("/") + "/") for p in patterns)]
+    unknown = [p for p in patterns if not any(m == p or m.startswith(p.rstrip("/") + "/") for m in MODULES)]
+    if unknown:
+        raise SystemExit(
+            f"not in tests/mutation/targets.py: {', '.join(unknown)}; known: {', '.join(MODULES)}"
+        )
+    return picked
+
+
+@contextmanager
+def scratch_copy(*, compiled: bool = True) -> Iterator[Path]:
+    """A copy of the repository's files (tracked, and untracked but not ignored), compiled."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    with tempfile.TemporaryDirectory(prefix="snapstack-mutation-") as tmp:
+        copy = Path(tmp)
+        for name in filter(None, listed.split("\0")):
+            source = ROOT / name
+            if source.is_file():
+                (copy / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, copy / name)
+        for folder in (LIBRARY, Path("devkit"), Path("tests")) if compiled else ():
+            compileall.compile_dir(copy / folder, quiet=1)
+        yield copy
+
+
+def environment(copy: Path, run_id: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(copy / LIBRARY), str(copy)])
+    env.setdefault("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+    env.setdefault("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
+    env[MARKER] = run_id
+    return env
+
+
+def test_command(copy: Path, tests: tuple[str, ...]) -> list[str]:
+    """pytest on ``tests``, stopping at the first failure; without the hypothesis plugin (1.3 s of
+    CPU per run) unless one of the tests or their conftests uses hypothesis."""
+    plugins = [] if uses_hypothesis(copy, tests) else ["-p", "no:hypothesispytest"]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-x",
+        "-q",
+        "--no-header",
+        "-p",
+        "no:cacheprovider",
+        *plugins,
+        f"--timeout={TEST_TIMEOUT}",
+        *tests,
+    ]
+
+
+def uses_hypothesis(copy: Path, tests: tuple[str, ...]) -> bool:
+    files: set[Path] = set()
+    for test in tests:
+        path = copy / test.split("::")[0]
+        files.update(path.rglob("*.py") if path.is_dir() else [path])
+        for folder in path.parents:
+            files.add(folder / "conftest.py")
+            if folder == copy:
+                break
+    imports = re.compile(r"^(from|import) hypothesis\b", re.M)
+    return any(f.is_file() and imports.search(f.read_text(encoding="utf-8")) for f in files)
+
+
+def end_leftovers(run_id: str) -> None:
+    """Stop processes this run started that outlived their test (a timed-out mutant's servers)."""
+    needle = f"{MARKER}={run_id}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, PermissionError):
+            continue
+
+
+def source_line(path: Path, line: int) -> str:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+
+
+def annotation_spans(module_path: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) positions, as (line, column), of every type annotation in the module."""
+    spans = []
+    for node in ast.walk(ast.parse(module_path.read_text(encoding="utf-8"))):
+        found: list[ast.expr | None] = []
+        if isinstance(node, ast.arg):
+            found.append(node.annotation)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            found.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            found.append(node.annotation)
+        spans += [
+            ((a.lineno, a.col_offset), (a.end_lineno or a.lineno, a.end_col_offset or 0))
+            for a in found
+            if a is not None
+        ]
+    return spans
+
+
+def mark_skipped(db: WorkDB, module: str, module_path: Path) -> tuple[int, list[Equivalent]]:
+    """Skip mutants in annotations and the listed equivalent ones; return how many equivalents were
+    skipped, and the entries that matched nothing."""
+    entries = [e for e in EQUIVALENT if e.module == module]
+    spans = annotation_spans(module_path)
+    used: set[Equivalent] = set()
+    skipped = 0
+    for item in list(db.pending_work_items):
+        (mutation,) = item.mutations
+        start = tuple(mutation.start_pos)
+        if any(low <= start < high for low, high in spans):
+            db.set_result(
+                item.job_id,
+                WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output="annotation: never evaluated"),
+            )
+            continue
+        line = source_line(module_path, mutation.start_pos[0])
+        for entry in entries:
+            if (
+                entry.operator == mutation.operator_name
+                and entry.line == line
+                and (not entry.mutant or mutated_line(module_path, mutation) == entry.mutant)
+            ):
+                db.set_result(
+                    item.job_id,
+                    WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output=f"equivalent: {entry.why}"),
+                )
+                used.add(entry)
+                skipped += 1
+                break
+    return skipped, [e for e in entries if e not in used]
+
+
+def mutated_line(module_path: Path, mutation: MutationSpec) -> str:
+    """The mutated source line of ``mutation`` (stripped), computed as cosmic-ray will apply it."""
+    operator = cosmic_ray.plugins.get_operator(mutation.operator_name)(**(mutation.operator_args or {}))
+    code = mutate_code(module_path.read_text(encoding="utf-8"), operator, mutation.occurrence) or ""
+    lines = code.splitlines()
+    line = mutation.start_pos[0]
+    return lines[line - 1].strip() if 0 < line <= len(lines) else ""
+
+
+def short_diff(diff: str | None) -> str:
+    return "\n".join(
+        f"      {line}"
+        for line in (diff or "").splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    )
+
+
+def tally(db: WorkDB, score: Score, module_path: Path) -> None:
+    for item, result in db.completed_work_items:
+        (mutation,) = item.mutations
+        where = (
+            f"line {mutation.start_pos[0]} {mutation.operator_name}: "
+            f"{source_line(module_path, mutation.start_pos[0])}"
+        )
+        if result.worker_outcome is WorkerOutcome.SKIPPED:
+            if (result.output or "").startswith("equivalent:"):
+                score.equivalent += 1
+            else:
+                score.not_generated += 1
+        elif result.worker_outcome is WorkerOutcome.NO_TEST:
+            continue
+        elif result.worker_outcome is WorkerOutcome.EXCEPTION:
+            last = (result.output or "").strip().splitlines()[-1:] or [""]
+            score.tool_errors.append(f"{where}: cosmic-ray could not make it: {last[0]}")
+        elif result.worker_outcome is not WorkerOutcome.NORMAL:
+            score.errors.append(f"{where}: {result.worker_outcome.value}: {(result.output or '')[-300:]}")
+        elif result.test_outcome is TestOutcome.SURVIVED:
+            score.survived.append((where, short_diff(result.diff)))
+        elif result.test_outcome is TestOutcome.KILLED:
+            score.killed += 1
+            score.timeouts += result.output == "timeout"
+        else:
+            score.errors.append(f"{where}: {result.test_outcome}: {(result.output or '')[-300:]}")
+
+
+def prepare(
+    copy: Path, module: str, env: dict[str, str], config: Path, session: Path
+) -> tuple[int, int, list[Equivalent]]:
+    """``cosmic-ray init`` and the filters; (mutants to run, known equivalents skipped)."""
+    run_cr(["init", str(config), str(session)], copy, env)
+    run_cr(["cr-filter-operators", str(session), str(config)], copy, env, tool=True)
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        skipped, stale = mark_skipped(db, module, copy / LIBRARY / module)
+        pending = sum(1 for _ in db.pending_work_items)
+    return pending, skipped, stale
+
+
+def write_config(path: Path, copy: Path, module: str, tests: tuple[str, ...], timeout: float) -> None:
+    # TOML by hand: a handful of plain strings (cosmic-ray reads it with its own parser).
+    command = shlex.join(test_command(copy, tests))
+    excluded = ", ".join(_toml(pattern) for pattern in EXCLUDED_OPERATORS)
+    path.write_text(
+        "[cosmic-ray]\n"
+        f"module-path = {_toml(str(copy / LIBRARY / module))}\n"
+        f"timeout = {timeout:.0f}\n"
+        "excluded-modules = []\n"
+        f"test-command = {_toml(command)}\n"
+        "\n[cosmic-ray.distributor]\n"
+        'name = "local"\n'
+        "\n[cosmic-ray.filters.operators-filter]\n"
+        f"exclude-operators = [{excluded}]\n",
+        encoding="utf-8",
+    )
+
+
+def _toml(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def run_cr(args: list[str], copy: Path, env: dict[str, str], *, tool: bool = False) -> None:
+    """``cosmic-ray ARGS``, or with ``tool`` the cosmic-ray tool named by ``args[0]``."""
+    command = [args[0], *args[1:]] if tool else ["cosmic-ray", *args]
+    command[0] = str(Path(sys.executable).parent / command[0])
+    subprocess.run(command, cwd=copy, env=env, check=True)
+
+
+def mutate(copy: Path, module: str, run_id: str) -> Score:
+    """Baseline, init, equivalents, exec and tally for one module."""
+    score = Score(module)
+    tests = MODULES[module]
+    env = environment(copy, run_id)
+    module_path = copy / LIBRARY / module
+    # The mutated module is always compiled from source (cosmic-ray's runs write no bytecode).
+    for pyc in (module_path.parent / "__pycache__").glob(f"{module_path.stem}.*.pyc"):
+        pyc.unlink()
+    started = time.monotonic()
+    baseline = subprocess.run(
+        test_command(copy, tests), cwd=copy, env=env, capture_output=True, text=True, check=False
+    )
+    score.baseline_seconds = time.monotonic() - started
+    if baseline.returncode != 0:
+        score.broken = "its tests fail without any mutant:\n" + baseline.stdout[-3000:]
+        return score
+    slug = module.replace("/", ".")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    config, session = copy / f"{slug}.toml", copy / f"{slug}.sqlite"
+    # A mutant that makes its tests 3x slower (plus room for a loaded machine) is a timeout: killed.
+    write_config(config, copy, module, tests, 3 * score.baseline_seconds + 20)
+    pending, skipped, stale = prepare(copy, module, env, config, session)
+    score.mutants = pending
+    for entry in stale:
+        score.errors.append(f"equivalent entry matches no mutant (update targets.py): {entry}")
+    print(
+        f"{module}: {pending} mutants to run ({skipped} known equivalent skipped), "
+        f"tests pass unmutated in {score.baseline_seconds:.1f}s",
+        flush=True,
+    )
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        total = int(db.num_work_items)
+    cosmic_ray = Path(sys.executable).parent / "cosmic-ray"
+    proc = subprocess.Popen([str(cosmic_ray), "exec", str(config), str(session)], cwd=copy, env=env)
+    try:
+        while proc.poll() is None:
+            try:
+                proc.wait(timeout=PROGRESS_EVERY)
+            except subprocess.TimeoutExpired:
+                with use_db(str(session), WorkDB.Mode.open) as db:
+                    done = int(db.num_results)
+                print(f"  {module}: {done - total + pending}/{pending} done", flush=True)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        end_leftovers(run_id)
+    if proc.returncode != 0:
+        score.broken = f"cosmic-ray exec exited {proc.returncode}"
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        tally(db, score, module_path)
+    shutil.copy2(session, RESULTS / session.name)
+    score.seconds = time.monotonic() - started
+    return score
+
+
+def report(score: Score) -> None:
+    minutes, seconds = divmod(round(score.seconds), 60)
+    tested = score.killed + len(score.survived)
+    print(
+        f"{score.module}: {score.percent:.1f}% killed ({score.killed} of {tested}; "
+        f"{score.timeouts} by timeout), {score.equivalent} equivalent, {minutes}m{seconds:02d}s "
+        f"(tests alone: {score.baseline_seconds:.1f}s)",
+        flush=True,
+    )
+    if score.broken:
+        print(f"  NOT RUN: {score.broken}")
+    for where, diff in score.survived:
+        print(f"  survived: {where}\n{diff}")
+    for error in score.errors:
+        print(f"  error: {error}")
+    for error in score.tool_errors:
+        print(f"  not run: {error}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.mutation", description=__doc__.split("\n")[0])
+    parser.add_argument("modules", nargs="*", help="modules of tests/mutation/targets.py, or prefixes")
+    parser.add_argument("--list", action="store_true", help="print the map and each module's mutant count")
+    args = parser.parse_args(argv)
+    modules = chosen(args.modules)
+    run_id = uuid.uuid4().hex
+    scores: list[Score] = []
+    with scratch_copy(compiled=not args.list) as copy:
+        if args.list:
+            env = environment(copy, run_id)
+            for module in modules:
+                config, session = copy / "count.toml", copy / f"{module.replace('/', '.')}.sqlite"
+                write_config(config, copy, module, MODULES[module], 60)
+                pending, skipped, _ = prepare(copy, module, env, config, session)
+                tests = " ".join(MODULES[module])
+                print(f"{module:34} {pending:4} mutants ({skipped} equivalent) <- {tests}")
+            return 0
+        try:
+            for module in modules:
+                scores.append(mutate(copy, module, run_id))
+                report(scores[-1])
+        finally:
+            end_leftovers(run_id)
+    print(f"\nmutation score per module (bar: {MIN_SCORE:.0f}%)")
+    for score in scores:
+        status = "ok" if score.ok else "BELOW" if not score.broken else "NOT RUN"
+        print(
+            f"  {score.module:34} {score.percent:5.1f}%  {score.killed:4} killed"
+            f"  {len(score.survived):3} survived  {score.equivalent:3} equivalent"
+            f"  {score.seconds / 60:5.1f} min  {status}"
+        )
+    return 0 if all(s.ok for s in scores) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
