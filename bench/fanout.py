@@ -90,7 +90,8 @@ class Run:
 
 
 def _snapshots_per_disk(emu: Emulator) -> Counter[str]:
-    state = emu.control("GET", "state")
+    # The whole fleet's state: 50,000 disks and their snapshots take minutes to dump on a loaded machine.
+    state = emu.control("GET", "state", timeout=900)
     return Counter(s["disk_id"] for s in state["snapshots"])
 
 

@@ -118,10 +118,12 @@ class Emulator:
     endpoint: str
     process: subprocess.Popen[str] | None = None  # None: started elsewhere (another process owns it)
 
-    def control(self, method: str, route: str, body: Mapping[str, Any] | None = None) -> Any:
-        """Call ``/_emulator/<route>``; returns the decoded JSON answer."""
+    def control(
+        self, method: str, route: str, body: Mapping[str, Any] | None = None, *, timeout: float = 30
+    ) -> Any:
+        """Call ``/_emulator/<route>``; returns the decoded JSON answer (``timeout`` s to wait for it)."""
         host, port = self.endpoint.rsplit(":", 1)
-        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
         try:
             data = json.dumps(body).encode() if body is not None else b""
             conn.request(method, f"/_emulator/{route}", body=data, headers={"Content-Length": str(len(data))})
