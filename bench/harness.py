@@ -108,6 +108,20 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set, in MB: ``VmHWM``, the high-water mark of its own memory.
+
+    Not ``getrusage``: Linux carries a parent's peak across fork and exec into the child's
+    ``ru_maxrss``, and a benchmark's parent has just built a whole generated fleet (see
+    ``exec_mmap`` and ``setmax_mm_hiwater_rss`` in the kernel's ``fs/exec.c``).
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 # --- the emulator in its own process ------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ function in another, started fresh for each measurement: it imports what the loc
 runs a one-disk warm-up invocation (so the baseline includes every import and the SDK's session),
 notes its RSS, runs the whole-fleet invocation (``rate_limit`` 1000/s, ``concurrency`` 16, a fresh
 SQLite token table; its per-disk log lines go to /dev/null) and reports its own
-``getrusage(RUSAGE_SELF).ru_maxrss``: the peak over its whole life, so the figure covers the
+``VmHWM`` (``harness.peak_rss_mb``): the peak over its whole life, so the figure covers the
 listing pages, the intents and results in flight, the summary FC would serialise and every
 thread's stack.
 
@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from bench.harness import (
     TEMPLATE,
     Emulator,
     emulator_process,
+    peak_rss_mb,
     quiet_credentials_chain,
     record,
     run_scheduled,
@@ -80,7 +80,7 @@ def child(endpoint: str, disks: int) -> int:
             "disks": disks,
             "baseline_mb": baseline,
             "after_mb": _rss_mb(),
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KB on Linux
+            "peak_mb": peak_rss_mb(),
             "created": run.count("created"),
             "failed": run.count("failed"),
             "summary_bytes": len(json.dumps(run.summary)),
