@@ -17,6 +17,7 @@ from devkit.local.template import load_template
 from devkit.ros.cdk import validate_resources
 from devkit.ros.template import check_references
 from snapstack.events import decode_event
+from snapstack.policy.naming import STACK_TAG
 from snapstack.tokens.base import DEFAULT_RECORD_TTL_SECONDS
 from snapstack.tokens.tablestore import PRIMARY_KEY
 from tests.stack.code_actions import code_actions
@@ -232,6 +233,16 @@ def test_code_policy_resources_are_scoped_to_the_stack_region_account_and_its_ow
                 assert arn != prefix + "*" or statement["Action"][0].startswith("ecs:Describe"), arn
             if service == "ots":
                 assert arn.endswith("instance/${TokenInstance.InstanceName}/table/${TokenTableName}")
+
+
+def test_delete_snapshot_is_granted_only_on_snapshots_this_stack_tagged():
+    # The tag the code writes on every snapshot and prune checks (policy/naming.py) scopes RAM too,
+    # so a second stack in the account, whatever its policy names, cannot have its snapshots deleted.
+    (statement,) = [s for s in policy("FunctionRole", "-code") if "ecs:DeleteSnapshot" in s["Action"]]
+    assert statement["Action"] == ["ecs:DeleteSnapshot"]
+    assert statement["Condition"] == {
+        "StringEquals": {f"acs:ResourceTag/{STACK_TAG}": {"Ref": "ServiceName"}}
+    }
 
 
 def test_the_platform_policy_is_what_the_log_config_and_failure_destination_need():

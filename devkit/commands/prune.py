@@ -82,6 +82,7 @@ def run_prune(args: argparse.Namespace) -> int:
                         runtime.ecs,
                         runtime.region,
                         policy,
+                        stack=invocation.service_name,
                         now=now,
                         logger=runtime.logger,
                         dry_run=None if args.apply else NO_APPLY,

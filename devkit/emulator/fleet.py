@@ -100,6 +100,7 @@ def snapshot_history(
     every_seconds: float,
     last: str | float,
     trigger: str = "timer",
+    stack: str = "snapstack",
     id_prefix: str = "s-hist",
 ) -> list[dict[str, Any]]:
     """Fixture snapshots as a snapstack policy would have left them: ``count`` per disk, one every
@@ -123,6 +124,7 @@ def snapshot_history(
                         "snapstack:policy": policy,
                         "snapstack:trigger": trigger,
                         "snapstack:slot": f"hist-{n}-{k}",
+                        "snapstack:stack": stack,
                     },
                 }
             )

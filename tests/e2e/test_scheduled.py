@@ -49,7 +49,7 @@ def test_first_run_creates_second_run_deduplicates(run, emulator):
     assert again == created
 
 
-def test_each_snapshot_carries_provenance_policy_and_copied_tags(run, emulator):
+def test_each_snapshot_carries_provenance_policy_and_copied_tags(run, emulator, stack):
     summary = run("scheduled_backup", timer_event()).summary
     token_of = {d["disk_id"]: d["token"] for d in summary["disks"]}
     for snap in ours(emulator):
@@ -57,6 +57,7 @@ def test_each_snapshot_carries_provenance_policy_and_copied_tags(run, emulator):
         disk = snap["disk_id"]
         assert tags["snapstack:policy"] == "daily" and tags["snapstack:trigger"] == "timer"
         assert tags["snapstack:slot"] == token_of[disk]
+        assert tags["snapstack:stack"] == stack.service_name  # whose retention may prune it
         assert tags["managed-by"] == "snapstack" and tags["backup"] == "daily"  # configured, copied
         assert snap["retention_days"] is None  # the policy's retention prunes them (functions/prune)
         assert snap["name"] == f"snapstack-daily-20261128-{disk}"  # 20:00Z is 04:00 on the 28th in Shanghai

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from snapstack.policy.model import Policy
-from snapstack.policy.naming import build_tags
+from snapstack.policy.naming import PROVENANCE_KEYS, build_tags
 
 BASE = {"name": "daily", "selector": {"disk_tags": {"backup": "daily"}}}
 VALUES = {
@@ -20,7 +20,9 @@ VALUES = {
     "slot": "20261127",
     "date": "x",
 }
-PROV = {"policy": "daily", "trigger": "timer", "slot": "ss1-abc"}
+PROV = {"policy": "daily", "trigger": "timer", "slot": "ss1-abc", "stack": "snapstack"}
+#: Tags a policy may add: ECS allows 20 on a snapshot (seed), the provenance tags come first.
+ROOM = 20 - len(PROVENANCE_KEYS)
 
 
 def policy(**overrides):
@@ -43,7 +45,7 @@ def policy(**overrides):
         ({"instant_access_retention_days": 5}, "InstantAccess"),
         ({"tags": {"snapstack:slot": "x"}}, "set by snapstack"),
         ({"tags": {"acs:owner": "x"}}, "acs:"),
-        ({"tags": {f"k{i}": "v" for i in range(18)}}, "at most 17"),
+        ({"tags": {f"k{i}": "v" for i in range(ROOM + 1)}}, f"at most {ROOM}"),
         ({"concurrency": 0}, "concurrency"),
         ({"rate_limit": 0}, "rate_limit"),
         ({"name": "Daily Backups"}, "name"),
@@ -66,6 +68,7 @@ def test_request_carries_rendered_names_and_provenance_first():
         ("snapstack:policy", "daily"),
         ("snapstack:trigger", "timer"),
         ("snapstack:slot", "ss1-abc"),
+        ("snapstack:stack", "snapstack"),
         ("team", "sre"),  # the policy's value wins over the disk's
         ("app", "web"),
     ]
@@ -107,7 +110,7 @@ def test_the_copied_tags_that_do_not_fit_are_the_last_in_key_order():
 def test_the_request_carries_the_copied_tags_in_key_order():
     p = policy(copy_disk_tags=True)
     req = p.request_for(VALUES, PROV, client_token="t", disk_tags={"z": "1", "b": "2", "m": "3"})
-    assert [t.key for t in req.tags][3:] == ["b", "m", "z"]
+    assert [t.key for t in req.tags][len(PROVENANCE_KEYS) :] == ["b", "m", "z"]
 
 
 @pytest.mark.parametrize(
@@ -134,7 +137,7 @@ def test_the_defaults_are_the_documented_ones():
 
 
 def test_seventeen_tags_leave_room_for_the_three_provenance_tags():
-    tags = {f"k{i}": "v" for i in range(17)}
+    tags = {f"k{i}": "v" for i in range(ROOM)}
     assert len(policy(tags=tags).request_for(VALUES, PROV, client_token="t").tags) == 20
 
 

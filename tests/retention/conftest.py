@@ -22,6 +22,8 @@ from snapstack.retention.run import PruneReport, prune_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 RETENTION_FLEET = ROOT / "devkit" / "emulator" / "fixtures" / "retention_fleet.json"
+#: The stack (FC service) the fleet's snapshots were made by: the template's default ServiceName.
+STACK = "snapstack"
 #: The retention fleet's virtual "now".
 FLEET_NOW = datetime(2024, 6, 1, tzinfo=timezone.utc)
 
@@ -72,7 +74,9 @@ def prune(
     """One prune run of ``policy`` against ``emu`` (every decision kept in the report, by default)."""
     region = emu.state.region_id
     logger = get_logger()
-    return prune_policy(ecs_for(emu), region, policy, now=now, logger=logger, dry_run=dry_run, detail=detail)
+    return prune_policy(
+        ecs_for(emu), region, policy, stack=STACK, now=now, logger=logger, dry_run=dry_run, detail=detail
+    )
 
 
 def snapshot_ids(emu: EcsEmulator, disk_id: str | None = None) -> set[str]:

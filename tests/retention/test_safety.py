@@ -1,6 +1,7 @@
 """Whatever the snapshots and the rules, retention only ever deletes what it may (property-based,
 against the emulator): never a foreign, automatic, other-policy, pinned, progressing or in-use
-snapshot, never a disk's newest accomplished one, and each deletion is reported as it ended."""
+snapshot, nor another stack's with the same policy name, never a disk's newest accomplished one,
+and each deletion is reported as it ended."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ from devkit.emulator.testing import EcsEmulator
 from snapstack.policy.model import Policy
 from snapstack.retention.delete import Deletion
 
-from .conftest import FLEET_NOW, prune
+from .conftest import FLEET_NOW, STACK, prune
 
 DISKS = ["d-gen-000000", "d-gen-000001", "d-gen-000002"]
 HOUR = 3600.0
+#: (policy, stack) a snapshot's provenance tags name; None: a foreign snapshot with neither.
+OURS = ("daily", STACK)
 
 snapshot = st.fixed_dictionaries(
     {
         "disk": st.sampled_from(DISKS),
         "hours_ago": st.integers(1, 24 * 400),
-        "owner": st.sampled_from(["daily", "daily", "daily", "weekly", None]),
+        "owner": st.sampled_from([OURS, OURS, OURS, ("weekly", STACK), ("daily", "snapstack-staging"), None]),
         "type": st.sampled_from(["user", "user", "user", "auto"]),
         "status": st.sampled_from(["accomplished", "accomplished", "accomplished", "failed", "progressing"]),
         "usage": st.sampled_from(["none", "none", "none", "disk", "image", "image_disk"]),
@@ -54,7 +57,15 @@ def fleet_with(snaps: list[dict[str, Any]]) -> dict[str, Any]:
             "duration": 1e9 if s["status"] == "progressing" else 0.0,
             "usage": s["usage"],
             "tags": {
-                **({"snapstack:policy": s["owner"], "snapstack:slot": f"ss1-{n}"} if s["owner"] else {}),
+                **(
+                    {
+                        "snapstack:policy": s["owner"][0],
+                        "snapstack:stack": s["owner"][1],
+                        "snapstack:slot": f"ss1-{n}",
+                    }
+                    if s["owner"]
+                    else {}
+                ),
                 **({"snapstack:pin": "yes"} if s["pinned"] else {}),
             },
         }
@@ -66,7 +77,7 @@ def fleet_with(snaps: list[dict[str, Any]]) -> dict[str, Any]:
 def deletable(s: dict[str, Any], force: bool) -> bool:
     in_use = s["usage"] in ("image", "image_disk") or (s["usage"] == "disk" and not force)
     return (
-        s["owner"] == "daily"
+        s["owner"] == OURS
         and s["type"] == "user"
         and s["status"] in ("accomplished", "failed")
         and not s["pinned"]
@@ -99,7 +110,7 @@ def test_only_what_may_go_goes(snaps, retention):
             (s["hours_ago"], -n)
             for n, s in enumerate(snaps)
             if s["disk"] == disk
-            and s["owner"] == "daily"
+            and s["owner"] == OURS
             and s["type"] == "user"
             and s["status"] == "accomplished"
         ]

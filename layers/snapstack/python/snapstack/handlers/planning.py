@@ -69,7 +69,12 @@ class _Planner:
             "date": self.slot[:8],
             "reason": self.reason,
         }
-        provenance = {"policy": self.policy.name, "trigger": self.trigger, "slot": token}
+        provenance = {
+            "policy": self.policy.name,
+            "trigger": self.trigger,
+            "slot": token,
+            "stack": self.namespace["ns_stack"],
+        }
         try:
             request = self.policy.request_for(values, provenance, client_token=token, disk_tags=disk.tags)
         except InvalidRequest as exc:

@@ -107,7 +107,13 @@ def _run(runtime: Runtime, policy: Policy, timer: TimerEvent) -> dict[str, Any]:
     try:
         dry_run, reported = _first_run(runtime, policy)
         report = prune_policy(
-            runtime.ecs, runtime.region, policy, now=timer.trigger_time, logger=logger, dry_run=dry_run
+            runtime.ecs,
+            runtime.region,
+            policy,
+            stack=invocation.service_name,
+            now=timer.trigger_time,
+            logger=logger,
+            dry_run=dry_run,
         )
         if reported is not None:
             reported()

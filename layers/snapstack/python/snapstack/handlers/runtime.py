@@ -297,7 +297,14 @@ def _execute(runtime: Runtime, plan: Plan, trigger: str, tally: Tally) -> Execut
                     stats=runtime.stats,
                     lease_seconds=runtime.lease_seconds,
                     max_deliveries=max_deliveries(),
-                    quota_guard=QuotaGuard(runtime.ecs, runtime.region, plan.policy, logger, pace=describe),
+                    quota_guard=QuotaGuard(
+                        runtime.ecs,
+                        runtime.region,
+                        plan.policy,
+                        logger,
+                        stack=invocation.service_name,
+                        pace=describe,
+                    ),
                 )
             )
         return made[0]

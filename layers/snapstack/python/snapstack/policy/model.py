@@ -112,7 +112,7 @@ class Policy(BaseModel):
         for reason in ("sample reason", "", "x" * naming.REASON_MAX):
             values = {**naming.SAMPLE_VALUES, "reason": reason}
             try:
-                self.request_for(values, naming.SAMPLE_VALUES, client_token="sample")
+                self.request_for(values, naming.SAMPLE_PROVENANCE, client_token="sample")
             except InvalidRequest as exc:
                 raise ValueError(
                     f"with sample values (a reason of {len(reason)} characters) the snapshot request "

@@ -11,8 +11,8 @@ line or the console (control characters, newlines, bidi overrides, zero-width ch
 every trigger's reason and slot label, so no trigger can skip them.
 
 Tags obey a documented priority within ECS's limit of 20:
-1. provenance (``snapstack:policy``, ``snapstack:trigger``, ``snapstack:slot``) — pruning and
-   audits rely on them, so they always fit;
+1. provenance (``snapstack:policy``, ``snapstack:trigger``, ``snapstack:slot``,
+   ``snapstack:stack``: the FC service name) — pruning and audits rely on them, so they always fit;
 2. the policy's own tags;
 3. the disk's tags, when ``copy_disk_tags`` is set: in key order, skipping ``acs:``/``aliyun``
    system tags (ECS refuses them) and keys already present, until 20; the rest are dropped and
@@ -30,7 +30,9 @@ from dataclasses import dataclass
 
 from snapstack.ecs.request import MAX_TAGS
 
-PROVENANCE_KEYS = ("snapstack:policy", "snapstack:trigger", "snapstack:slot")
+PROVENANCE_KEYS = ("snapstack:policy", "snapstack:trigger", "snapstack:slot", "snapstack:stack")
+#: The provenance tags retention reads: which policy, of which stack, made a snapshot.
+POLICY_TAG, STACK_TAG = PROVENANCE_KEYS[0], PROVENANCE_KEYS[3]
 TEMPLATE_FIELDS = frozenset({"policy", "trigger", "disk_id", "instance_id", "slot", "date", "reason"})
 SAMPLE_VALUES = {
     "policy": "sample",
@@ -41,6 +43,8 @@ SAMPLE_VALUES = {
     "date": "20261127",
     "reason": "sample reason",
 }
+#: Provenance tag values (keyed like ``PROVENANCE_KEYS`` without the prefix) for a policy's load-time check.
+SAMPLE_PROVENANCE = {"policy": "sample", "trigger": "timer", "slot": "20261127T0000", "stack": "snapstack"}
 #: Characters of event-supplied text (``{reason}``) a description may carry. ECS allows 256 in a
 #: Description (seed: "2 to 256 characters"); a policy's own template text takes the rest, and
 #: the policy is checked at load time with a reason this long and with none.

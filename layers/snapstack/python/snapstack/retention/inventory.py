@@ -1,9 +1,11 @@
 """What a prune run reads from ECS: each disk's snapshots, sorted by owner, and which disks exist.
 
 Ownership is decided here, once: a snapshot is the policy's when it is a manual (``user``)
-snapshot whose ``snapstack:policy`` tag names the policy (every snapshot snapstack creates carries
-its provenance tags). Everything else is only counted, never handed on: other snapstack
-policies' snapshots, foreign manual snapshots (another tool's, a person's) and automatic ones.
+snapshot whose ``snapstack:policy`` tag names the policy and whose ``snapstack:stack`` tag names
+this stack (the FC service; every snapshot snapstack creates carries its provenance tags), so two
+stacks in one account that share a policy name never prune each other. Everything else is only
+counted, never handed on: other policies' or stacks' snapshots, foreign manual snapshots (another
+tool's, a person's) and automatic ones.
 
 Listing uses ``DescribeSnapshots`` with ``SnapshotType=user`` (automatic snapshots neither count
 against the 256 quota nor can be ours) at ``MaxResults=100``, the documented maximum, so a disk
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from snapstack.policy.naming import PROVENANCE_KEYS
+from snapstack.policy.naming import POLICY_TAG, STACK_TAG
 from snapstack.targets import IDS_PER_CALL, _pages, describe_disks
 
 if TYPE_CHECKING:
@@ -30,10 +32,19 @@ if TYPE_CHECKING:
 PAGE_SIZE = 100
 #: Manual snapshots one disk may hold (``QuotaExceed.Snapshot`` in the CreateSnapshot contract).
 QUOTA = 256
-#: The tag that names the policy a snapshot was made for.
-POLICY_TAG = PROVENANCE_KEYS[0]
-
 Pace = Callable[[], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Whose snapshots a run may prune: policy ``policy`` of the stack whose FC service is ``stack``."""
+
+    policy: str
+    stack: str
+
+    def owns(self, tags: dict[str, str]) -> bool:
+        """Whether a snapshot with these tags was made by this policy of this stack."""
+        return tags.get(POLICY_TAG) == self.policy and tags.get(STACK_TAG) == self.stack
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +65,7 @@ class DiskSnapshots:
 
     disk_id: str
     ours: list[Snapshot] = field(default_factory=list)
-    other_policies: int = 0  # made by snapstack for another policy
+    other_policies: int = 0  # made by snapstack for another policy or another stack
     foreign: int = 0  # manual snapshots without a snapstack policy tag
 
     @property
@@ -73,16 +84,15 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def sort_into(disks: dict[str, DiskSnapshots], raw: Any, policy: str, pin_tag: str) -> None:
+def sort_into(disks: dict[str, DiskSnapshots], raw: Any, owner: Owner, pin_tag: str) -> None:
     """File one DescribeSnapshots item under its disk: the policy's own, or only counted."""
     disk = disks.setdefault(raw.source_disk_id, DiskSnapshots(raw.source_disk_id))
     if (raw.snapshot_type or "user") != "user":
         return  # automatic: never ours, not in the quota (not listed unless ECS ignores the filter)
     tags = _tags(raw)
-    owner = tags.get(POLICY_TAG)
-    if owner is None:
+    if POLICY_TAG not in tags:
         disk.foreign += 1
-    elif owner != policy:
+    elif not owner.owns(tags):
         disk.other_policies += 1
     else:
         disk.ours.append(
@@ -112,22 +122,22 @@ def _describe(ecs: EcsClient, region: str, pace: Pace | None, **filters: Any) ->
 
 
 def disk_snapshots(
-    ecs: EcsClient, region: str, disk_id: str, *, policy: str, pin_tag: str, pace: Pace | None = None
+    ecs: EcsClient, region: str, disk_id: str, *, owner: Owner, pin_tag: str, pace: Pace | None = None
 ) -> DiskSnapshots:
     """One disk's manual snapshots, sorted by owner (one call per 100 snapshots)."""
     found = {disk_id: DiskSnapshots(disk_id)}
     for raw in _describe(ecs, region, pace, disk_id=disk_id):
-        sort_into(found, raw, policy, pin_tag)
+        sort_into(found, raw, owner, pin_tag)
     return found[disk_id]
 
 
 def region_snapshots(
-    ecs: EcsClient, region: str, *, policy: str, pin_tag: str, pace: Pace | None = None
+    ecs: EcsClient, region: str, *, owner: Owner, pin_tag: str, pace: Pace | None = None
 ) -> dict[str, DiskSnapshots]:
     """Every manual snapshot of the region, by disk (released disks included): one call per 100."""
     found: dict[str, DiskSnapshots] = {}
     for raw in _describe(ecs, region, pace):
-        sort_into(found, raw, policy, pin_tag)
+        sort_into(found, raw, owner, pin_tag)
     return found
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from snapstack.ecs.errors import EcsError
 from snapstack.observability import log_fields
 from snapstack.retention.delete import Deleter, Deletion
-from snapstack.retention.inventory import QUOTA, DiskSnapshots, disk_snapshots
+from snapstack.retention.inventory import QUOTA, DiskSnapshots, Owner, disk_snapshots
 from snapstack.retention.plan import DiskPlan, plan_disk
 
 if TYPE_CHECKING:
@@ -50,12 +50,14 @@ class QuotaGuard:
         policy: Policy,
         logger: Logger,
         *,
+        stack: str,
         pace: Callable[[], None] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         self.ecs = ecs
         self.region = region
         self.policy = policy
+        self.owner = Owner(policy.name, stack)
         self.logger = logger
         self.pace = pace
         self.now = now
@@ -112,7 +114,7 @@ class QuotaGuard:
         pin_tag = retention.pin_tag if retention is not None else ""
         try:
             return disk_snapshots(
-                self.ecs, self.region, disk_id, policy=self.policy.name, pin_tag=pin_tag, pace=self.pace
+                self.ecs, self.region, disk_id, owner=self.owner, pin_tag=pin_tag, pace=self.pace
             )
         except EcsError as exc:
             self.logger.warning(

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, TypeVar
 
 from snapstack.ratelimit import RateLimiter
 from snapstack.retention.delete import Deleter, DeleteResult, Deletion, tally
-from snapstack.retention.inventory import DiskSnapshots, disk_snapshots, existing_disks, region_snapshots
+from snapstack.retention.inventory import (
+    DiskSnapshots,
+    Owner,
+    disk_snapshots,
+    existing_disks,
+    region_snapshots,
+)
 from snapstack.retention.plan import DiskPlan, PrunePlan, plan_disk
 from snapstack.targets import resolve
 from snapstack.tokens.base import ClaimOutcome
@@ -70,6 +76,7 @@ def prune_policy(
     region: str,
     policy: Policy,
     *,
+    stack: str,
     now: datetime,
     logger: Logger,
     dry_run: str | None,
@@ -78,6 +85,8 @@ def prune_policy(
 ) -> PruneReport:
     """Run ``policy``'s retention once; ``dry_run`` says why not to delete (None: delete).
 
+    Only snapshots this policy of the stack whose FC service is ``stack`` made are candidates
+    (``inventory.Owner``).
     ``now`` (aware) dates ``max_age_days`` and the orphan grace. ``detail`` keeps every keep
     decision in the report (for printing); without it a disk's plan keeps only its deletions,
     so a run over many disks holds little more than what it deletes. Raises ``EcsError`` when
@@ -88,22 +97,21 @@ def prune_policy(
         raise ValueError(f"policy {policy.name!r} has no retention")
     labels = {"policy": policy.name, **(labels or {})}
     describe = RateLimiter(policy.rate_limit).acquire
+    owner = Owner(policy.name, stack)
 
     def planned(inv: DiskSnapshots, exists: bool) -> DiskPlan:
         plan = plan_disk(inv, policy, exists=exists, now=now)
         return plan if detail else plan.compact()
 
     if retention.orphans.action == "prune":
-        found = region_snapshots(ecs, region, policy=policy.name, pin_tag=retention.pin_tag, pace=describe)
+        found = region_snapshots(ecs, region, owner=owner, pin_tag=retention.pin_tag, pace=describe)
         ours = {d: inv for d, inv in found.items() if inv.ours}
         alive = existing_disks(ecs, region, ours)
         disks = [planned(inv, d in alive) for d, inv in ours.items()]
     else:
 
         def read(disk_id: str) -> DiskPlan | None:
-            inv = disk_snapshots(
-                ecs, region, disk_id, policy=policy.name, pin_tag=retention.pin_tag, pace=describe
-            )
+            inv = disk_snapshots(ecs, region, disk_id, owner=owner, pin_tag=retention.pin_tag, pace=describe)
             return planned(inv, exists=True) if inv.ours else None
 
         disk_ids = [d.disk_id for d in resolve(ecs, region, policy.selector)]
