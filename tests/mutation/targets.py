@@ -80,7 +80,12 @@ MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/policy/retention.py": ("tests/retention/test_model.py", "tests/retention/test_tiers.py"),
     "snapstack/retention/tiers.py": ("tests/retention/test_tiers.py",),
     "snapstack/retention/config.py": ("tests/retention/test_model.py", "tests/retention/test_handler.py"),
-    "snapstack/retention/inventory.py": ("tests/retention/test_prune.py", "tests/retention/test_safety.py"),
+    "snapstack/retention/inventory.py": (
+        "tests/retention/test_inventory.py",
+        "tests/retention/test_quota.py",
+        "tests/retention/test_prune.py",
+        "tests/retention/test_safety.py",
+    ),
     "snapstack/retention/plan.py": ("tests/retention/test_prune.py", "tests/retention/test_safety.py"),
     "snapstack/retention/delete.py": ("tests/retention/test_prune.py", "tests/retention/test_safety.py"),
     "snapstack/retention/run.py": ("tests/retention/test_prune.py", "tests/retention/test_handler.py"),
@@ -119,6 +124,40 @@ _CLASSMETHOD = (
 _REQUEST_RULE = "CreateSnapshotRequest refuses the same values with its own rule, which every policy runs"
 
 EQUIVALENT: tuple[Equivalent, ...] = (
+    Equivalent(
+        "snapstack/retention/inventory.py",
+        "core/AddNot",
+        "if TYPE_CHECKING:",
+        "the import it guards is for annotations only; importing it at run time changes nothing",
+    ),
+    *(
+        Equivalent(
+            "snapstack/retention/inventory.py",
+            "core/ReplaceBinaryOperator_Mul_Div",
+            line,
+            "every caller passes ecs, region (and disk_id) by position and the rest by keyword: "
+            "a positional-only marker in place of the keyword-only one accepts the same calls",
+        )
+        for line in (
+            "ecs: EcsClient, region: str, disk_id: str, *, owner: Owner, pin_tag: str, "
+            "pace: Pace | None = None",
+            "ecs: EcsClient, region: str, *, owner: Owner, pin_tag: str, pace: Pace | None = None",
+        )
+    ),
+    Equivalent(
+        "snapstack/retention/inventory.py",
+        "core/NumberReplacer",
+        "PAGE_SIZE = 100",
+        "DescribeSnapshots answers at most 100 items a page whatever MaxResults asks (API reference; "
+        "the emulator clamps the same way)",
+        "PAGE_SIZE = 101",
+    ),
+    Equivalent(
+        "snapstack/retention/inventory.py",
+        "core/ReplaceComparisonOperator_NotEq_Lt",
+        'if (raw.snapshot_type or "user") != "user":',
+        "a snapshot's SnapshotType is 'auto' or 'user' (API reference): only 'auto' sorts < 'user'",
+    ),
     Equivalent(
         "snapstack/policy/model.py",
         "core/NumberReplacer",
