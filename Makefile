@@ -33,10 +33,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Real servers and tools the tests use, from Debian's packages: redis-server, and Node for ROS's
-# own resource-schema validators (the ROS CDK's JavaScript).
+# Real servers and tools the tests use, from Debian's packages: redis-server, Node for ROS's
+# own resource-schema validators (the ROS CDK's JavaScript), and jq (the README pipes
+# `snapstack ... --json` into it, and a test runs those commands as written).
 system-deps:
-	@for pkg in redis-server:redis-server nodejs:node; do \
+	@for pkg in redis-server:redis-server nodejs:node jq:jq; do \
 		name=$${pkg%%:*}; cmd=$${pkg##*:}; \
 		command -v $$cmd >/dev/null 2>&1 || { \
 		echo "snapstack: installing $$name"; \

@@ -125,6 +125,7 @@ def test_every_function_handler_is_a_callable_in_its_code():
         "deploy_hook",
         "alarm_snapshot",
         "prune",
+        "reconciler",
     }
     for spec in stack.functions.values():
         assert spec.runtime == "python3.10"
@@ -195,6 +196,19 @@ def test_async_invocations_retry_a_bounded_number_of_times_then_land_in_the_fail
         assert "${FailureQueue.QueueName}/messages" in cfg["Destination"]["OnFailure"]["Fn::Sub"], name
     assert DOC["Parameters"]["AsyncRetryAttempts"]["MaxValue"] <= 8
     assert RESOURCES["DeployHook"]["Properties"]["AsyncConfiguration"]["StatefulInvocation"] is True
+
+
+def test_the_reconciler_runs_every_15_minutes_and_reads_the_failure_queue():
+    (timer,) = [
+        r["Properties"]
+        for r in of_type("ALIYUN::FC::Trigger").values()
+        if r["Properties"]["FunctionName"] == {"Fn::GetAtt": ["Reconciler", "FunctionName"]}
+    ]
+    assert timer["TriggerType"] == "timer"
+    assert DOC["Parameters"][timer["TriggerConfig"]["cronExpression"]["Ref"]]["Default"] == "0 */15 * * * *"
+    env = RESOURCES["Reconciler"]["Properties"]["EnvironmentVariables"]
+    queue = env["SNAPSTACK_FAILURE_QUEUE"]["Fn::Sub"]
+    assert queue.startswith("mns://") and queue.endswith("/${FailureQueue.QueueName}")
 
 
 def test_environment_variables_follow_fc_rules():

@@ -1,11 +1,16 @@
-"""``snapstack emulator start``: the ECS emulator in the foreground (Ctrl-C stops it)."""
+"""``snapstack emulator start``: the ECS emulator in the foreground (Ctrl-C or SIGTERM stops it)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import socket
 import sys
+import threading
 from typing import Any
+
+from devkit import exitcodes
 
 
 def register(subparsers: Any) -> None:
@@ -45,10 +50,11 @@ def start_emulator(args: argparse.Namespace) -> int:
         if args.token_errors is not None:
             fleet["token_errors"] = args.token_errors
         app = EmulatorApp(fleet, load_faults(args.faults))
+        _check_bindable(args.host, args.port)  # werkzeug would print two lines and exit on its own
         server = EmulatorServer(app, args.host, args.port)
     except (OSError, ValueError) as exc:
         print(f"snapstack emulator: {exc}", file=sys.stderr)
-        return 2
+        return exitcodes.USAGE
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     plain, sts = app.credentials[0], next((c for c in app.credentials if c.security_token), None)
@@ -65,7 +71,25 @@ def start_emulator(args: argparse.Namespace) -> int:
             f"  STS triple         {sts.access_key_id} / {sts.access_key_secret} / {sts.security_token}"
         )
     lines.append(f"  control API        http://{server.endpoint}/_emulator/state")
-    print("\n".join(lines), flush=True)
-    server.serve_forever()
+    stopped = threading.Event()
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, or a supervisor's stop
+        signal.signal(stop_signal, lambda signum, frame: stopped.set())
+    server.start()
+    try:
+        print("\n".join(lines), flush=True)
+        while not stopped.wait(1.0):
+            pass
+    finally:
+        server.stop()
     print("ECS emulator stopped", flush=True)
-    return 0
+    return exitcodes.OK
+
+
+def _check_bindable(host: str, port: int) -> None:
+    """Raise ``OSError`` naming the address when ``host:port`` cannot be bound (e.g. in use)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise OSError(f"cannot listen on {host}:{port} ({exc.strerror}): give another --port") from None

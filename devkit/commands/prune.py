@@ -15,16 +15,17 @@ BAD_INPUT for a configuration that cannot be used; TOOL_ERROR when ECS could not
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
+import logging
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devkit import exitcodes
+from devkit.local.output import function_output
 from devkit.local.runner import local_env, make_context, overlay_env
-from devkit.local.session import add_target_arguments, target_from
+from devkit.local.session import add_target_arguments, function_spec, target_from
 
 if TYPE_CHECKING:
     from snapstack.retention.run import PruneReport
@@ -41,7 +42,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--apply", action="store_true", help="delete the delete-set (default: dry run)")
     parser.add_argument("--function", default="prune", help="function in template.yml whose config to use")
     parser.add_argument("--config", type=Path, default=None, help="a prune configuration file instead")
-    parser.add_argument("--now", default=None, help="ISO time to prune as of (default: see above)")
+    parser.add_argument(
+        "--now", type=_moment, default=None, help="ISO time to prune as of (default: see above)"
+    )
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     add_target_arguments(parser)
     parser.set_defaults(func=run_prune)
@@ -59,7 +62,7 @@ def run_prune(args: argparse.Namespace) -> int:
     from snapstack.retention.run import prune_policy
 
     with target_from(args) as (template, target, emulator):
-        spec = template.function(args.function)
+        spec = function_spec(template, args.function)  # UsageError naming the functions
         env = {"SNAPSTACK_CONFIG": str(args.config)} if args.config else {}
         with overlay_env({**local_env(spec, target, args.token_table), **env}):
             try:
@@ -75,7 +78,8 @@ def run_prune(args: argparse.Namespace) -> int:
             now = _now(args.now, emulator)
             context = make_context(template, spec, target)
             invocation = Invocation.from_fc(context)
-            with contextlib.redirect_stdout(sys.stderr):  # log lines to stderr, the plan to stdout
+            # log lines to stderr, the plan to stdout; on a terminal, a line counting deletions
+            with function_output(logging.NOTSET, progress="prune", unit=" snapshot"):
                 runtime = Runtime(invocation, bind_invocation(invocation), RunStats(), spec.source)
                 try:
                     report = prune_policy(
@@ -96,10 +100,20 @@ def run_prune(args: argparse.Namespace) -> int:
     return _exit_code(report)
 
 
-def _now(text: str | None, emulator: Any) -> datetime:
-    if text:
+def _moment(text: str) -> datetime:
+    """``--now``: an ISO 8601 time, UTC when it names no zone; a usage error otherwise."""
+    try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time (e.g. 2026-11-30T04:00:00Z)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _now(given: datetime | None, emulator: Any) -> datetime:
+    if given is not None:
+        return given
     if emulator is not None:
         return datetime.fromtimestamp(emulator.state.clock.now(), timezone.utc)
     return datetime.now(timezone.utc)

@@ -9,6 +9,9 @@ import threading
 from types import FrameType
 from typing import Any
 
+from devkit import exitcodes
+from devkit.local.errors import UsageError
+
 
 def register(subparsers: Any) -> None:
     """Add ``tablestore`` and its ``start`` sub-command."""
@@ -38,6 +41,12 @@ def _start(args: argparse.Namespace) -> int:
         access_key_secret=args.access_key_secret or server.DEFAULT_ACCESS_KEY_SECRET,
         verbose=args.verbose,
     )
+    try:
+        emulator.start()  # binds: a port in use is a usage mistake, said in one line
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {args.host}:{args.port} ({exc.strerror}): give another --port"
+        ) from None
     stopped = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -56,4 +65,4 @@ def _start(args: argparse.Namespace) -> int:
         print("Ctrl-C stops it.", flush=True)
         while not stopped.wait(1.0):
             pass
-    return 0
+    return exitcodes.OK

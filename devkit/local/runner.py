@@ -3,7 +3,8 @@
 The runner reads the function's handler, code folder, environment and layers from the
 template; puts the layer folders on ``sys.path`` (FC's ``/opt/python``); loads ``index.py``
 from the code folder; overlays the template's environment plus local settings (ECS endpoint,
-token table); builds an FC-shaped context with credentials; and passes the event *bytes*.
+token table, and whatever the caller adds, e.g. the local OSS endpoint); builds an FC-shaped
+context with credentials; and passes the event *bytes*. Like FC, it never interprets the event.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.local.context import FcContext, FcCredentials, FcFunction, FcService
+from devkit.local.errors import UsageError
 from devkit.local.template import FunctionSpec, Template
 
 DEFAULT_REGION = "cn-hangzhou"
@@ -46,6 +48,7 @@ class Result:
     summary: dict[str, Any] | None
     incomplete: bool = False  # FC would deliver the event again
     error: str | None = None  # an unhandled exception, formatted as FC logs it
+    exception: BaseException | None = None  # that exception, for callers that explain it
 
 
 _env_lock = threading.Lock()
@@ -84,15 +87,18 @@ def overlay_env(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def load_handler(spec: FunctionSpec) -> Any:
-    """The handler callable from the function's code folder (module loaded by path)."""
+    """The handler callable from the function's code folder (module loaded by path).
+
+    Raises ``UsageError`` when the template names a handler file that is not there.
+    """
     for layer in spec.layer_paths:
         if str(layer) not in sys.path:
             sys.path.insert(0, str(layer))
     module_name, _, attr = spec.handler.partition(".")
     path = spec.source / f"{module_name}.py"
     loader_spec = importlib.util.spec_from_file_location(f"snapstack_fn_{spec.name}", path)
-    if loader_spec is None or loader_spec.loader is None:
-        raise FileNotFoundError(f"{spec.name}: cannot load {path}")
+    if not path.is_file() or loader_spec is None or loader_spec.loader is None:
+        raise UsageError(f"{spec.name}: the template's handler {spec.handler} needs {path}, which is missing")
     module = importlib.util.module_from_spec(loader_spec)
     loader_spec.loader.exec_module(module)
     return getattr(module, attr)
@@ -111,8 +117,10 @@ def make_context(
     )
 
 
-def local_env(spec: FunctionSpec, target: Target, token_table: str | None) -> dict[str, str]:
-    """The template's environment with the local endpoint and token table laid over it."""
+def local_env(
+    spec: FunctionSpec, target: Target, token_table: str | None, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The template's environment with the local endpoint, token table and ``extra`` laid over it."""
     return {
         **spec.environment,
         "SNAPSTACK_TOKEN_TABLE": token_table or LOCAL_TOKEN_TABLE,
@@ -121,7 +129,17 @@ def local_env(spec: FunctionSpec, target: Target, token_table: str | None) -> di
         "SNAPSTACK_REGION": target.region,
         "FC_FUNCTION_NAME": spec.name,
         "FC_REGION": target.region,
+        **(extra or {}),
     }
+
+
+def oss_env(endpoint: str) -> dict[str, str]:
+    """The documented settings (README, "Configuration") that point a function at an OSS server.
+
+    ``endpoint`` is a URL of any path-style S3-compatible server (moto's, locally). The one
+    place a local run says where OSS is.
+    """
+    return {"SNAPSTACK_OSS_ENDPOINT": endpoint, "SNAPSTACK_OSS_PATH_STYLE": "true"}
 
 
 def invoke(
@@ -132,22 +150,35 @@ def invoke(
     *,
     token_table: str | None = None,
     request_id: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Result:
-    """Run one invocation; never raises for what the handler raises (FC would log it)."""
+    """Run one invocation; never raises for what the handler raises (FC would log it).
+
+    ``env`` is laid over the function's environment (see ``local_env``).
+    """
     from snapstack.handlers.runtime import IncompleteRun
 
     spec = template.function(function)
-    with overlay_env(local_env(spec, target, token_table)):
+    with overlay_env(local_env(spec, target, token_table, env)):
         handler = load_handler(spec)
         context = make_context(template, spec, target, request_id)
         try:
             return Result(summary=handler(event, context))
         except IncompleteRun as exc:
             return Result(summary=exc.summary, incomplete=True)
-        except Exception:
-            return Result(summary=None, error=traceback.format_exc())
+        except Exception as exc:
+            return Result(summary=None, error=traceback.format_exc(), exception=exc)
 
 
 def read_event(path: Path) -> bytes:
-    """An event file's bytes, exactly as FC would deliver them."""
-    return path.read_bytes()
+    """An event file's bytes, exactly as FC would deliver them.
+
+    Raises ``UsageError`` (one line) when the file cannot be read.
+    """
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the event file {path} ({exc.strerror}): give --event a file, "
+            "e.g. one of events/ (events/README.md lists them)"
+        ) from None

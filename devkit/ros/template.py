@@ -2,7 +2,7 @@
 
 ROS template syntax: https://www.alibabacloud.com/help/en/ros/user-guide/template-syntax (Parameters,
 Conditions, Resources, Outputs) and the functions ``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::Join``,
-``Fn::Select``, ``Fn::Split``, ``Fn::If``, ``Fn::Equals``
+``Fn::Select``, ``Fn::Split``, ``Fn::If``, ``Fn::Equals``, ``Fn::Not``
 (https://www.alibabacloud.com/help/en/ros/user-guide/functions). Pseudo parameters are
 ``ALIYUN::Region``, ``ALIYUN::AccountId``, ``ALIYUN::StackId``, ``ALIYUN::StackName``,
 ``ALIYUN::NoValue`` (https://www.alibabacloud.com/help/en/ros/user-guide/pseudo-parameters).
@@ -194,6 +194,7 @@ class Resolver:
                 "Fn::Select": lambda v: self.resolve(v[1])[int(self.resolve(v[0]))],
                 "Fn::Split": lambda v: str(self.resolve(v[1])).split(str(v[0])),
                 "Fn::Equals": lambda v: self.resolve(v[0]) == self.resolve(v[1]),
+                "Fn::Not": lambda v: not self.resolve(v[0]),
                 "Fn::If": lambda v: self.resolve(v[1] if self.condition(str(v[0])) else v[2]),
             }
             if key in functions:

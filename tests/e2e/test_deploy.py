@@ -52,7 +52,7 @@ def test_a_manifest_names_targets_and_an_outside_disk_is_refused(run, emulator, 
     summary = run("deploy_hook", event).summary
     outcomes = by_outcome(summary)
     assert "d-web-01-data" in outcomes["created"]
-    refused = {d["disk_id"]: d["error_code"] for d in summary["disks"] if d["outcome"] == "skipped"}
+    refused = {d["disk_id"]: d["error_code"] for d in summary["disks"] if d["outcome"] == "denied"}
     assert refused["d-batch-01-system"] == "NotAllowed"  # env=dev: outside the allow-list
     snap = next(s for s in ours(emulator) if s["disk_id"] == "d-web-01-data")
     assert snap["description"].endswith("web 1.4.2 <rollout> forged")  # no newline, no bidi override

@@ -107,9 +107,9 @@ def test_the_readme_command_prints_what_the_readme_shows(tmp_path, capfd, monkey
     argv = ["local", "invoke", "deploy_hook", "--event", "events/deploy_invoke.json"]
     assert main([*argv, "--token-table", f"sqlite:///{tmp_path}/t.db"]) == 0
     shown = [line for line in capfd.readouterr().out.splitlines() if not line.startswith("{")]
-    assert "deploy_hook: 2 created, 7 skipped" in shown
+    assert "deploy_hook: 2 created, 7 denied" in shown
     readme = (ROOT / "README.md").read_text()
-    assert " ".join(argv) in readme and "deploy_hook: 2 created, 7 skipped" in readme
+    assert " ".join(argv) in readme and "deploy_hook: 2 created, 7 denied" in readme
     rows = {line.split()[0]: line.split()[1] for line in shown if line.startswith("d-")}
     assert rows["d-web-01-data"] == rows["d-web-01-system"] == "created"
-    assert list(rows.values()).count("skipped") == 7
+    assert list(rows.values()).count("denied") == 7

@@ -132,9 +132,19 @@ def test_a_value_that_varies_per_delivery_is_fixed_per_slot(
     assert snap["name"] == first
 
 
+# The case carries its policy inline: inline policies are opt-in (issue 10 item 2).
+NEVER_STARTED_OPT_IN = {
+    "inline_policies": {
+        "allow": {"disk_ids": ["d-batch-01-system", "d-web-01-data"]},
+        "max_retention_days": 7,
+    }
+}
+
+
 def test_never_started_instances_are_skipped_and_the_run_completes(
-    run: Runner, emulator: EcsEmulator
+    run: Runner, emulator: EcsEmulator, config_json: Any
 ) -> None:
+    config_json(NEVER_STARTED_OPT_IN)
     event = (FIELD / "never_started.json").read_bytes()  # /work/shared/cases/field/never_started.json
     result = run("scheduled_backup", event)
 
@@ -153,7 +163,8 @@ def test_never_started_through_snapstack_local_invoke(tmp_path: Path) -> None:
     out = subprocess.run(
         [*command, "local", "invoke", "scheduled_backup", "--event", str(FIELD / "never_started.json"),
          "--json", "--token-table", f"sqlite:///{tmp_path}/t.db"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ}, check=False,
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "SNAPSTACK_CONFIG_JSON": json.dumps(NEVER_STARTED_OPT_IN)},
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     start = out.stdout.rfind("\n{\n")  # --json prints the summary last (logs may precede it)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from .conftest import EVENTS, all_calls, deliver_at_once, ours
+from devkit.local.oss import objects_in
 
-SAMPLES = sorted(p for p in EVENTS.iterdir() if p.name != "README.md")
+from .conftest import BUCKET, EVENTS, all_calls, deliver_at_once, ours
+
+SAMPLES = sorted(p for p in EVENTS.iterdir() if p.is_file() and p.name != "README.md")
 NOT_AN_ALARM = {"mns_topic_stream_raw.txt"}  # a plain STREAM body: the alarm function refuses it
 #: Sample name prefix -> the function whose trigger delivers that shape (events/README.md).
 FUNCTION_BY_PREFIX = {
@@ -34,20 +34,19 @@ def test_every_sample_has_a_test(stack):
         matching = [f for prefix, f in FUNCTION_BY_PREFIX.items() if sample.name.startswith(prefix)]
         assert len(matching) == 1, f"{sample.name}: no trigger shape (or several) in FUNCTION_BY_PREFIX"
         functions.setdefault(matching[0], []).append(sample.name)
-    # prune snapshots nothing (it deletes): its timer events run in tests/retention.
-    assert set(functions) == {spec.name for spec in stack.functions.values() if spec.trigger != "prune"}
+    # prune snapshots nothing (it deletes): its timer events run in tests/retention; the reconciler
+    # snapshots only what other functions' slots left open: its timer events run in tests/operate.
+    others = {"prune", "reconcile"}
+    assert set(functions) == {spec.name for spec in stack.functions.values() if spec.trigger not in others}
     assert set(NOT_AN_ALARM) <= {p.name for p in SAMPLES}
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
 def test_a_sample_delivered_twice_at_once_and_again_makes_each_snapshot_once(run, emulator, oss, sample):
-    event = sample.read_bytes()
-    if sample.name.startswith("oss_"):  # the manifest the event points at, stored for real
-        data = json.loads(event)
-        obj = data["events"][0]["oss"]["object"]
-        stored = oss.put(obj["key"], b'{"instance_ids": ["i-web-01"], "reason": "sample deploy"}')
-        obj.update(stored["events"][0]["oss"]["object"])
-        event = json.dumps(data).encode()
+    event = sample.read_bytes()  # unchanged: the sample objects its eTag names are stored as shipped
+    for bucket, key, file in objects_in(EVENTS / "objects"):
+        assert bucket == BUCKET
+        oss.bucket().put_object(key, file.read_bytes())
     function = function_for(sample.name)
 
     results = deliver_at_once(run, function, event, 2)

@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from snapstack.config import ConfigError
 from snapstack.ecs.request import CreateSnapshotRequest
 from snapstack.tokens.slots import client_token, slot_key
 from tests.contract import DISPOSITIONS, INVOCATION, OUTCOME, RETRY
@@ -122,13 +123,18 @@ def test_bad_input_is_one_clear_error_and_no_ecs_call(run, emulator, capfd, even
     assert len(errors) == 1 and errors[0]["rule"] == summary["error"]["rule"]
 
 
-def test_a_bad_policy_is_rejected_before_anything_runs(run, emulator, config_json):
+def test_a_bad_policy_fails_the_invocation_before_anything_runs(run, emulator, config_json, capfd):
+    """A broken configuration is not bad input (never retried, silent): the invocation raises."""
     config_json(
         {"policies": [{"name": "daily", "selector": {"all_disks": True}, "snapshot_name": "auto-{disk_id}"}]}
     )
-    summary = run("scheduled_backup", timer_event()).summary
-    assert summary["ok"] is False and "policies.0" in summary["error"]["field"]
-    assert "auto" in summary["error"]["rule"]
+    result = run("scheduled_backup", timer_event())
+    assert result.summary is None and isinstance(result.exception, ConfigError)
+    assert "policies.0" in result.exception.field and "auto" in result.exception.rule
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
+    errors = [line for line in lines if line.get("level") == "ERROR"]
+    assert [e["error_code"] for e in errors] == ["ConfigError"]
+    assert [line["ConfigErrors"] for line in lines if "_aws" in line] == [1.0]
     assert all_calls(emulator) == 0
 
 
@@ -163,20 +169,122 @@ def test_a_deferred_disk_is_done_by_the_retry_with_the_same_token(run, emulator,
     assert first.summary["disks"][0]["token"] == retry.summary["disks"][0]["token"]
 
 
-def test_an_inline_policy_in_the_timer_payload_needs_no_configuration(run, emulator, monkeypatch):
-    monkeypatch.setenv("SNAPSTACK_CONFIG", "/nonexistent/snapstack.json")  # proves the file is not read
-    inline = {"name": "adhoc", "selector": {"instance_ids": ["i-web-02"]}, "retention_days": 2}
-    event = {**timer_event(), "payload": json.dumps({"policy": inline})}
-    summary = run("scheduled_backup", event).summary
-    assert summary["ok"] and summary["policy"] == "adhoc" and summary["created"] >= 2
-    assert {s["retention_days"] for s in ours(emulator)} == {2}
+def inline_event(policy):
+    return {**timer_event(), "payload": json.dumps({"policy": policy})}
 
 
-def test_a_bad_inline_policy_names_its_field(run, emulator):
-    inline = {"name": "adhoc", "selector": {"instance_ids": ["i-web-02"]}, "retention_days": 0}
-    summary = run("scheduled_backup", {**timer_event(), "payload": json.dumps({"policy": inline})}).summary
-    assert summary["ok"] is False and summary["error"]["field"] == "policy.retention_days"
+ADHOC = {"name": "adhoc", "selector": {"instance_ids": ["i-web-02"]}, "retention_days": 2}
+OPT_IN = {
+    "policies": [{"name": "daily", "selector": {"disk_tags": {"backup": "daily"}}}],
+    "inline_policies": {
+        "allow": {"disk_tags": {"backup": "daily"}},
+        "max_retention_days": 30,
+        "allowed_tag_keys": ["ticket"],
+    },
+}
+
+
+def test_inline_policies_are_off_unless_the_configuration_opts_in(run, emulator):
+    summary = run("scheduled_backup", inline_event(ADHOC)).summary  # the shipped configuration
+    assert summary["ok"] is False and summary["error"]["field"] == "policy"
+    assert "inline policies are off" in summary["error"]["rule"]
     assert all_calls(emulator) == 0
+
+
+def test_an_inline_policy_within_the_limits_runs_and_only_narrows_the_allow_list(run, emulator, config_json):
+    config_json(OPT_IN)
+    summary = run("scheduled_backup", inline_event(ADHOC | {"tags": {"ticket": "OPS-1"}})).summary
+    assert summary["ok"] and summary["policy"] == "adhoc"
+    # i-web-02's disks tagged backup=daily are created; its others are outside the allow-list.
+    assert created(summary) == {"d-web-02-system", "d-web-02-data"}
+    denied = {d["disk_id"]: d["error_code"] for d in summary["disks"] if d["outcome"] == "denied"}
+    assert denied and set(denied.values()) == {"NotAllowed"} and summary["denied"] == len(denied)
+    assert {s["retention_days"] for s in ours(emulator)} == {2}
+    assert {_tags(s)["ticket"] for s in ours(emulator)} == {"OPS-1"}
+
+
+@pytest.mark.parametrize(
+    ("policy", "refused"),
+    [
+        (ADHOC | {"retention_days": 0}, ("policy.retention_days", "greater than or equal to 1")),
+        (ADHOC | {"retention_days": 65536}, ("policy.retention_days", "at most 30 days")),
+        (ADHOC | {"retention_days": None}, ("policy.retention_days", "at most 30 days")),
+        (
+            {k: v for k, v in ADHOC.items() if k != "retention_days"} | {"tags": {"owner": "x"}},
+            ("policy.tags", "owner"),
+        ),
+        (
+            ADHOC | {"selector": {"all_disks": True}, "snapshot_name": "x-{disk_id}"},
+            ("policy.snapshot_name", "only"),
+        ),
+        (ADHOC | {"concurrency": 64}, ("policy.concurrency", "from the configuration")),
+        (ADHOC | {"name": "daily"}, ("policy.name", "configured policy's name")),
+    ],
+)
+def test_an_inline_policy_outside_the_limits_is_refused_naming_its_field(
+    run, emulator, config_json, policy, refused
+):
+    config_json(OPT_IN)
+    summary = run("scheduled_backup", inline_event(policy)).summary
+    field, rule = refused
+    assert summary["ok"] is False and summary["error"]["field"] == field
+    assert rule in summary["error"]["rule"]
+    assert all_calls(emulator) == 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"policy": "daily", "retention_days": 30}, "retention_days"),
+        ({"policy": "daily", "Policy": "weekly"}, "Policy"),
+        ({"retention_days": 30}, "retention_days"),
+    ],
+)
+def test_unknown_keys_in_the_timer_payload_are_an_error(run, emulator, payload, field):
+    summary = run("scheduled_backup", {**timer_event(), "payload": json.dumps(payload)}).summary
+    assert summary["ok"] is False and summary["error"]["field"] == field
+    assert 'takes only "policy"' in summary["error"]["rule"]
+    assert all_calls(emulator) == 0
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T23:59:59-12:00",
+        "0001-01-01T00:00:00+14:00",
+    ],
+)
+def test_extreme_trigger_times_are_bad_input_not_a_traceback(run, emulator, when):
+    result = run("scheduled_backup", timer_event(when))
+    assert result.error is None and not result.incomplete
+    assert result.summary["ok"] is False and result.summary["error"]["field"] == "triggerTime"
+    assert all_calls(emulator) == 0
+
+
+def test_a_template_with_an_unknown_placeholder_is_refused_when_the_configuration_loads(
+    run, emulator, config_json
+):
+    policy = {"name": "daily", "selector": {"all_disks": True}, "description": "backup of {disk} ({policy})"}
+    config_json({"policies": [policy]})
+    result = run("scheduled_backup", timer_event())
+    # a broken configuration fails the invocation (see the test above), it is not bad input
+    assert result.summary is None and isinstance(result.exception, ConfigError)
+    assert result.exception.field == "policies.0"
+    assert "unknown placeholder {disk}" in result.exception.rule
+    assert all_calls(emulator) == 0
+
+
+def test_a_policy_that_selects_nothing_says_so(run, emulator, config_json):
+    config_json({"policies": [{"name": "daily", "selector": {"disk_tags": {"backup": "never"}}}]})
+    summary = run("scheduled_backup", timer_event()).summary
+    assert summary["ok"] and summary["disks"] == []
+    assert summary["notes"] == ["policy 'daily' selected no disks in region cn-hangzhou"]
+
+
+def created(summary):
+    return {d["disk_id"] for d in summary["disks"] if d["outcome"] == "created"}
 
 
 def test_a_token_table_that_stops_answering_is_not_asked_again(stack, emulator, config_json):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-SAMPLES = sorted(p.name for p in EVENTS.iterdir() if p.name != "README.md")
+SAMPLES = sorted(p.name for p in EVENTS.iterdir() if p.is_file() and p.name != "README.md")
 
 
 def raw(name: str) -> bytes:

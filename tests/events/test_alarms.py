@@ -1,4 +1,5 @@
-"""alarm_signals: every alarm carrier -> AlarmSignal, with state, targets and dedupe id pinned."""
+"""alarm_signals: every alarm carrier -> AlarmSignal, with state, identity and targets pinned; batches
+read element by element."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from snapstack.events import (
     AlarmSignal,
@@ -27,8 +30,12 @@ INSTANCE, DISK = "i-web-01", "d-web-01-system"
 RULE = "snapstack_web01_disk_usage"
 
 
-def signals(name: str, **kw: Any) -> list[AlarmSignal]:
-    return alarm_signals(decode_event(raw(name), expect="alarm", **kw))
+def read(event: Any) -> tuple[AlarmSignal, ...]:
+    return alarm_signals(event).signals
+
+
+def signals(name: str, **kw: Any) -> tuple[AlarmSignal, ...]:
+    return read(decode_event(raw(name), expect="alarm", **kw))
 
 
 def test_threshold_alarm_form():
@@ -54,15 +61,15 @@ def test_threshold_alarm_json():
 
 def test_recovery_keeps_its_state_and_a_distinct_dedupe_id():
     value = sample("cms_threshold_alarm.json") | {"alertState": "OK"}
-    (sig,) = alarm_signals(decode_event(as_bytes(value)))
+    (sig,) = read(decode_event(as_bytes(value)))
     assert sig.state == "OK"
     assert sig.dedupe_id == f"cms:{RULE}:1795772880000:OK"
 
 
 def test_seconds_and_milliseconds_of_one_moment_share_a_dedupe_id():
     value = sample("cms_threshold_alarm.json")
-    (a,) = alarm_signals(decode_event(as_bytes(value)))
-    (b,) = alarm_signals(decode_event(as_bytes(value | {"timestamp": value["timestamp"] * 1000})))
+    (a,) = read(decode_event(as_bytes(value)))
+    (b,) = read(decode_event(as_bytes(value | {"timestamp": value["timestamp"] * 1000})))
     assert a.dedupe_id == b.dedupe_id and a.occurred_at == b.occurred_at
 
 
@@ -75,8 +82,9 @@ def test_system_event():
     )
     assert sig.instance_ids == (INSTANCE,)
     assert sig.occurred_at == datetime(2026, 11, 26, 19, 15, 12, 47000, tzinfo=UTC)
-    assert sig.dedupe_id == "ecs-event:0E9D8C7B-6A5F-4E3D-2C1B-0A9F8E7D6C5B"
-    assert sig.detail["level"] == "CRITICAL"
+    # A failure event's identity is the platform's eventId, not the notification's own id.
+    assert sig.dedupe_id == "ecs-system-event:e-bp1demo0fail01"
+    assert (sig.carried, sig.detail["level"]) == ("status Executing", "CRITICAL")
 
 
 def test_eventbridge_ecs_event():
@@ -91,7 +99,7 @@ def test_eventbridge_ecs_event_wrapping_the_cms_notification():
     event = sample("eventbridge_ecs_instance_state_change.json")
     event["data"] = sample("mns_topic_stream_attrs.json")["body"]
     event["data"] = json.loads(event["data"])
-    (sig,) = alarm_signals(decode_event(as_bytes(event)))
+    (sig,) = read(decode_event(as_bytes(event)))
     assert (sig.rule, sig.state, sig.instance_ids) == ("Instance:StateChange", "ALERT", (INSTANCE,))
     # The wrapped notification's own time wins over the envelope's.
     assert sig.occurred_at == datetime(2026, 11, 27, 9, 45, 2, 318000, tzinfo=UTC)
@@ -108,7 +116,7 @@ def test_mns_topic_json_carrying_a_system_event():
     (sig,) = signals("mns_topic_json.json")
     assert (sig.rule, sig.state) == ("Instance:SystemMaintenance.Reboot:Scheduled", "ALERT")
     assert sig.instance_ids == (INSTANCE,)
-    assert sig.dedupe_id == "ecs-event:C3E8D2A1-5F64-4B7C-8E9D-0A1B2C3D4E5F"
+    assert sig.dedupe_id == "ecs-system-event:e-bp1demo0maint01"
     assert sig.detail["delivery_id"] == "5F2C8A91D3B74E6F0A1B2C3D4E5F6071"
     assert sig.detail["transport"] == "mns_topic"
 
@@ -134,7 +142,7 @@ def test_mns_body_published_as_base64():
     body = base64.b64encode(sample("mns_topic_stream_attrs.json")["body"].encode()).decode()
     value = sample("mns_topic_json.json") | {"Message": body}
     value["MessageMD5"] = hashlib.md5(body.encode()).hexdigest().upper()
-    (sig,) = alarm_signals(decode_event(as_bytes(value)))
+    (sig,) = read(decode_event(as_bytes(value)))
     assert sig.rule == "Instance:StateChange"
 
 
@@ -149,7 +157,7 @@ def test_mns_md5_over_the_decoded_bytes_is_accepted_too():
 def test_form_encoded_alarm_inside_an_mns_stream_body():
     event = decode_event(raw("cms_threshold_alarm.form"), expect="mns")
     assert isinstance(event, MnsMessage) and event.form == "stream"
-    (sig,) = alarm_signals(event)
+    (sig,) = read(event)
     assert sig.dedupe_id == f"cms:{RULE}:1795773181433:ALERT"
     assert sig.detail["transport"] == "mns_topic"
 
@@ -185,10 +193,10 @@ def test_kafka_batch_parsed_and_binary_values():
     batch = sample("eventbridge_kafka_batch.json")
     for element in batch:  # the Binary data format: base64 of the JSON text
         element["data"]["value"] = base64.b64encode(json.dumps(element["data"]["value"]).encode()).decode()
-    assert [s.dedupe_id for s in alarm_signals(decode_event(as_bytes(batch)))] == [s.dedupe_id for s in sigs]
+    assert [s.dedupe_id for s in read(decode_event(as_bytes(batch)))] == [s.dedupe_id for s in sigs]
     for element in batch:  # the Text data format: the JSON text itself
         element["data"]["value"] = base64.b64decode(element["data"]["value"]).decode()
-    assert [s.dedupe_id for s in alarm_signals(decode_event(as_bytes(batch)))] == [s.dedupe_id for s in sigs]
+    assert [s.dedupe_id for s in read(decode_event(as_bytes(batch)))] == [s.dedupe_id for s in sigs]
 
 
 def test_rabbitmq_batch():
@@ -202,7 +210,7 @@ def test_acs_ecs_cloudevent_inside_a_queue_message():
     inner = sample("eventbridge_ecs_instance_state_change.json")
     batch = sample("eventbridge_mns_queue_batch.json")[:1]
     batch[0]["data"]["messageBody"] = json.dumps(inner)
-    (sig,) = alarm_signals(decode_event(as_bytes(batch)))
+    (sig,) = read(decode_event(as_bytes(batch)))
     assert sig.dedupe_id == "ce:acs.ecs#4b8e2f1a-9c3d-4e7b-a6f5-0d1c2b3a4e5f"
     assert sig.detail["delivery_id"] == "C6DB60D1574661357FA2272774450001"
 
@@ -239,7 +247,7 @@ def _system(name: str, level: str = "INFO", **content: Any) -> EcsSystemEvent:
     ids=lambda v: v if isinstance(v, str) else f"{v.name}/{v.level}/{v.content}",
 )
 def test_system_event_states(event, state):
-    (sig,) = alarm_signals(event)
+    (sig,) = read(event)
     assert sig.state == state
 
 
@@ -251,14 +259,14 @@ def test_instance_and_disk_ids_from_every_place_a_system_event_names_them():
         resource_id="acs:ecs:cn-hangzhou:1234567890123456:disk/d-bp1demo0web01data",
         content={"resourceId": "d-bp1x", "diskId": DISK, "instanceId": INSTANCE},
     )
-    (sig,) = alarm_signals(event)
+    (sig,) = read(event)
     assert sig.instance_ids == (INSTANCE,)
     assert sig.disk_ids == ("d-bp1demo0web01data", DISK, "d-bp1x")
     typed = event.model_copy(
         update={"content": {"resourceId": "x-1", "resourceType": "ALIYUN::ECS::Instance"}}
     )
-    assert alarm_signals(typed)[0].instance_ids == ("x-1",)
-    assert alarm_signals(typed)[0].disk_ids == ("d-bp1demo0web01data",)
+    assert read(typed)[0].instance_ids == ("x-1",)
+    assert read(typed)[0].disk_ids == ("d-bp1demo0web01data",)
 
 
 NO_ALARM = [
@@ -271,7 +279,7 @@ NO_ALARM = [
 @pytest.mark.parametrize(("name", "kw", "shape", "field", "rule"), NO_ALARM)
 def test_events_without_an_alarm(name, kw, shape, field, rule):
     with pytest.raises(EventDecodeError) as info:
-        alarm_signals(decode_event(raw(name), **kw))
+        read(decode_event(raw(name), **kw))
     assert (info.value.shape, info.value.field) == (shape, field)
     assert rule in info.value.rule
 
@@ -306,7 +314,7 @@ def _mns_json(message: str) -> bytes:
 )
 def test_carriers_whose_body_is_not_an_alarm(event, shape, field, rule):
     with pytest.raises(EventDecodeError) as info:
-        alarm_signals(decode_event(event))
+        read(decode_event(event))
     assert (info.value.shape, info.value.field) == (shape, field), str(info.value)
     assert rule in info.value.rule
 
@@ -314,23 +322,131 @@ def test_carriers_whose_body_is_not_an_alarm(event, shape, field, rule):
 def test_binary_stream_body_carries_no_alarm():
     event = decode_event(b"\xff\xfe\x00binary", expect="mns")
     with pytest.raises(EventDecodeError, match="binary, not text"):
-        alarm_signals(event)
+        read(event)
 
 
-def test_one_bad_element_fails_the_batch_and_names_it():
+def test_one_bad_element_is_reported_and_costs_the_others_nothing():
     batch = sample("eventbridge_mns_queue_batch.json")
+    alone = alarm_signals(decode_event(as_bytes(batch[:1]))).signals
     batch[1]["data"]["messageBody"] = "just text"
-    with pytest.raises(EventDecodeError) as info:
-        alarm_signals(decode_event(as_bytes(batch)))
-    assert info.value.field == "[1].data.messageBody"
+    reading = alarm_signals(decode_event(as_bytes(batch)))
+    assert reading.signals == alone  # element 0 reads as if it came alone
+    (bad,) = reading.unusable
+    assert (bad.index, bad.field) == (1, "[1].data.messageBody")
+    assert "not a JSON object" in bad.rule
 
 
-def test_stream_element_of_another_kind_carries_no_alarm():
+def test_an_element_that_is_no_cloudevent_is_reported_by_index():
+    batch = sample("eventbridge_mns_queue_batch.json")
+    reading = alarm_signals(decode_event(as_bytes([42, batch[0], {"id": "x"}])))
+    assert [s.index for s in reading.signals] == [1]
+    assert [(u.index, u.field) for u in reading.unusable] == [(0, "[0]"), (2, "[2]")]
+    assert all("is not a CloudEvent" in u.rule for u in reading.unusable)
+
+
+def test_a_batch_with_nothing_usable_is_an_error_carrying_every_element():
     batch = copy.deepcopy(sample("eventbridge_kafka_batch.json"))
-    batch[0]["type"] = "dts:ConsumeMessage"
+    for element in batch:
+        element["type"] = "dts:ConsumeMessage"
     with pytest.raises(EventDecodeError) as info:
-        alarm_signals(decode_event(as_bytes(batch)))
-    assert (info.value.field, "neither an acs.ecs event nor a queue message" in info.value.rule) == (
-        "[0].type",
-        True,
-    )
+        read(decode_event(as_bytes(batch)))
+    assert info.value.field == "[0].type"
+    assert "neither an acs.ecs event nor a queue message" in info.value.rule
+    assert f"{len(batch)} in all" in info.value.rule
+    assert [e.index for e in info.value.elements] == list(range(len(batch)))
+
+
+def test_an_mns_message_without_an_alarm_reports_its_body_as_element_zero():
+    with pytest.raises(EventDecodeError) as info:
+        read(decode_event(_mns_json("test message from console")))
+    assert [(e.index, e.field) for e in info.value.elements] == [(0, "Message")]
+
+
+def test_one_maintenance_event_has_one_identity_across_statuses_and_transports():
+    """Reboot:Scheduled then Reboot:Executing through MNS, and the EventBridge spelling: one id."""
+    scheduled = sample("mns_topic_json.json")
+    executing_body = json.loads(scheduled["Message"])
+    executing_body["name"] = "Instance:SystemMaintenance.Reboot:Executing"
+    executing_body["id"] = "another-notification-id"
+    executing_body["content"]["eventStatus"] = "Executing"
+    bridged = sample("eventbridge_ecs_instance_state_change.json") | {
+        "id": "yet-another-id",
+        "type": "ecs:Instance:SystemMaintenance.Reboot",
+        "data": executing_body["content"],
+    }
+    identities = {
+        read(decode_event(_mns_json(scheduled["Message"])))[0].dedupe_id,
+        read(decode_event(_mns_json(json.dumps(executing_body))))[0].dedupe_id,
+        read(decode_event(as_bytes(bridged)))[0].dedupe_id,
+    }
+    assert identities == {"ecs-system-event:e-bp1demo0maint01"}
+
+
+@pytest.mark.parametrize(
+    ("change", "state", "carried"),
+    [
+        ({"state": "Running"}, "OK", "state Running"),
+        ({"state": "Starting"}, "INFO", "state Starting"),
+        ({"state": "Stopped"}, "ALERT", "state Stopped"),
+    ],
+)
+def test_a_state_change_names_the_state_it_carried(change, state, carried):
+    event = sample("eventbridge_ecs_instance_state_change.json")
+    event["data"] = event["data"] | change
+    (sig,) = read(decode_event(as_bytes(event)))
+    assert (sig.state, sig.carried) == (state, carried)
+
+
+BATCHES = [
+    "eventbridge_mns_queue_batch.json",
+    "eventbridge_rocketmq_batch.json",
+    "eventbridge_kafka_batch.json",
+]
+GOOD_ELEMENTS = [
+    element for name in [*BATCHES, "eventbridge_rabbitmq_batch.json"] for element in sample(name)
+]
+BODY = {"mns:Queue:SendMessage": "messageBody", "mq:Topic:SendMessage": "body"}
+BODY |= {"alikafka:Topic:Message": "value", "amqp:Queue:SendMessage": "body"}
+
+
+def _text_body(element: dict[str, Any]) -> dict[str, Any]:
+    broken = copy.deepcopy(element)
+    broken["data"][BODY[broken["type"]]] = "test message from console"
+    return broken
+
+
+def _no_id(element: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in element.items() if k != "id"}
+
+
+BAD_ELEMENTS = st.one_of(
+    st.integers() | st.text(max_size=10) | st.just({"a": 1}) | st.just([]),
+    st.sampled_from(GOOD_ELEMENTS).map(_text_body),
+    st.sampled_from(GOOD_ELEMENTS).map(_no_id),
+)
+ELEMENTS = st.lists(
+    st.tuples(st.just(True), st.sampled_from(GOOD_ELEMENTS)) | st.tuples(st.just(False), BAD_ELEMENTS),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ELEMENTS)
+def test_every_element_of_a_batch_is_read_on_its_own(elements):
+    """Each usable element reads as if it came alone; each other one is reported by its index."""
+    batch = [element for _, element in elements]
+    good = [i for i, (usable, _) in enumerate(elements) if usable]
+    bad = [i for i, (usable, _) in enumerate(elements) if not usable]
+    if not good:
+        with pytest.raises(EventDecodeError) as info:
+            read(decode_event(as_bytes(batch)))
+        assert [e.index for e in info.value.elements] == bad
+        return
+    reading = alarm_signals(decode_event(as_bytes(batch)))
+    assert [s.index for s in reading.signals] == good
+    assert [u.index for u in reading.unusable] == bad
+    assert all(u.field.startswith(f"[{u.index}]") for u in reading.unusable)
+    for index, signal in zip(good, reading.signals, strict=True):
+        (alone,) = read(decode_event(as_bytes([batch[index]])))
+        assert signal == alone.model_copy(update={"index": index})

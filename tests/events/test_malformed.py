@@ -11,16 +11,18 @@ from typing import Any
 import pytest
 
 from snapstack.events import EventDecodeError, decode_event
-from snapstack.events.cloudevents import CloudEvent, queue_message
+from snapstack.events.cloudevents import CloudEvent, EventBatch, queue_message
 from snapstack.events.cms import EcsSystemEvent
 from tests.events.conftest import as_bytes, raw, sample
 
 
-def variant(name: str, change: Callable[[Any], Any]) -> bytes:
-    """A sample with one change applied (``change`` edits in place or returns a new value)."""
+def variant(name: str, *changes: Callable[[Any], Any]) -> bytes:
+    """A sample with changes applied (each edits in place or returns a new value)."""
     value = copy.deepcopy(sample(name))
-    out = change(value)
-    return as_bytes(value if out is None else out)
+    for change in changes:
+        out = change(value)
+        value = value if out is None else out
+    return as_bytes(value)
 
 
 def put(path: list[Any], new: Any) -> Callable[[Any], None]:
@@ -259,7 +261,7 @@ CASES: list[tuple[str, bytes | str | Any, str, str, str]] = [
         variant(MNS, put(["PublishTime"], 10**30)),
         "mns",
         "PublishTime",
-        "out of range",
+        "outside the range an event time may take",
     ),
     ("mns int message", variant(MNS, put(["Message"], 5)), "mns", "Message", "must be a string"),
     (
@@ -291,11 +293,17 @@ CASES: list[tuple[str, bytes | str | Any, str, str, str]] = [
     ("batch empty", b"[]", "batch", "$", "at least one event"),
     ("batch of non-events", b"[1, 2, 3]", "batch", "[0]", "is not a CloudEvent"),
     ("batch of plain objects", b'[{"a": 1}]', "batch", "[0]", "is not a CloudEvent"),
-    ("batch element missing id", variant(MNSQ, drop([1, "id"])), "cloudevent", "[1].id", "is required"),
     (
-        "batch element bad source",
-        variant(MNSQ, put([0, "source"], ["x"])),
-        "cloudevent",
+        "batch whose every element misses its id",
+        variant(MNSQ, drop([0, "id"]), drop([1, "id"])),
+        "batch",
+        "[0].id",
+        "is required",
+    ),
+    (
+        "batch whose every element has a bad source",
+        variant(MNSQ, put([0, "source"], ["x"]), put([1, "source"], 7)),
+        "batch",
         "[0].source",
         "must be a string",
     ),
@@ -343,7 +351,7 @@ CASES: list[tuple[str, bytes | str | Any, str, str, str]] = [
         variant(ALARM, put(["timestamp"], "99999999999999999999")),
         "cms_alarm",
         "timestamp",
-        "out of range",
+        "outside the range an event time may take",
     ),
     (
         "cms broken dimensions",
@@ -483,10 +491,10 @@ def test_expect_is_checked_before_fields():
 
 
 def test_queue_message_errors_point_into_the_batch():
-    bad = variant(MNSQ, drop([1, "data", "messageBody"]))
-    batch = decode_event(bad)
+    batch = decode_event(variant(MNSQ, drop([1, "data", "messageBody"])))
+    assert isinstance(batch, EventBatch)
     with pytest.raises(EventDecodeError) as info:
-        batch.messages()  # type: ignore[union-attr]
+        queue_message(batch.events[1], "[1]")
     assert (info.value.field, info.value.rule) == ("[1].data.messageBody", "is required")
 
     other = CloudEvent.from_json(sample(ECS_CE))

@@ -54,10 +54,12 @@ def test_oss(name):
     assert record.bucket_name == "snapstack-deploys"
     assert record.bucket_arn == f"acs:oss:cn-hangzhou:{UID}:snapstack-deploys"
     assert record.object_key == record.object_key_raw == "releases/web/2026-11-27/manifest.json"
-    assert record.etag == "5D41402ABC4B2A76B9719D911017C592"
-    assert record.size == record.delta_size == 1843
+    # The sample object the event names (events/objects/<bucket>/<key>): eTag = MD5 of its bytes.
+    stored = (EVENTS / "objects" / record.bucket_name / record.object_key).read_bytes()
+    assert record.etag == hashlib.md5(stored).hexdigest().upper() == "B949025F72A5097A81A5EB7C6BC80D05"
+    assert record.size == record.delta_size == len(stored)
     assert record.dedupe_key == (
-        "oss:snapstack-deploys/releases/web/2026-11-27/manifest.json@5D41402ABC4B2A76B9719D911017C592"
+        "oss:snapstack-deploys/releases/web/2026-11-27/manifest.json@B949025F72A5097A81A5EB7C6BC80D05"
     )
     if name.endswith("fc3.json"):
         assert record.request_id == "6745A1C3E0B2F4D8A9C0B1E3"
@@ -158,7 +160,8 @@ def test_event_stream_batches(name, kind, ids):
     assert isinstance(event, EventBatch)
     elements = sample(name)
     assert [e.id for e in event.events] == [e["id"] for e in elements]
-    messages = event.messages()
+    assert event.positions == tuple(range(len(elements))) and event.unusable == ()
+    messages = [queue_message(e, f"[{i}]") for i, e in event.indexed()]
     assert [m.kind for m in messages] == [kind] * len(elements)
     assert [m.message_id for m in messages] == ids
     for message, element in zip(messages, elements, strict=True):
@@ -171,7 +174,7 @@ def test_event_stream_batches(name, kind, ids):
 def test_kafka_values_arrive_parsed():
     batch = decode_event(raw("eventbridge_kafka_batch.json"))
     assert isinstance(batch, EventBatch)
-    first = batch.messages()[0].body
+    first = queue_message(batch.events[0]).body
     assert isinstance(first, dict)
     assert first["content"]["state"] == "Stopped"
 

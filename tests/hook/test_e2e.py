@@ -3,8 +3,6 @@
 
 deploy_hook's side is TEAM.md's D4: the direct-invoke payload, narrowed by the policy's allow-list
 (``functions/deploy_hook/snapstack.json``: disks tagged env=prod), one slot per deploy id + disk.
-The test marked ``WAITS_FOR_DENIED`` needs the ``denied`` outcome (branch ``schedule``); it is a
-strict xfail until that lands, so the day it passes the marker must go.
 """
 
 from __future__ import annotations
@@ -14,18 +12,12 @@ import uuid
 from collections import Counter
 from dataclasses import replace
 
-import pytest
-
 from devkit import exitcodes
 from devkit.emulator.testing import EcsEmulator
 from devkit.fc.testing import LocalFc
 from tests.e2e.conftest import all_calls, ours
 from tests.hook.conftest import SNAPSTACK, Hook, caller_env, run_snapstack
 
-WAITS_FOR_DENIED = pytest.mark.xfail(
-    strict=True,
-    reason="the `denied` outcome (TEAM.md D2) lands with branch schedule; deploy_hook reports skipped today",
-)
 PROD_DISKS = ("d-web-01-data", "d-web-02-data")
 WAIT = ("--wait", "--poll-interval", "0.05")
 
@@ -105,7 +97,6 @@ def test_a_new_deploy_id_makes_a_second_snapshot(stack_fc: LocalFc, emulator: Ec
     assert per_disk(emulator) == Counter({disk: 2 for disk in PROD_DISKS})
 
 
-@WAITS_FOR_DENIED
 def test_outside_the_allow_list_is_denied_with_no_create(stack_fc: LocalFc, emulator: EcsEmulator) -> None:
     # d-batch-01-system is tagged env=dev: deploy_hook's policy covers env=prod only.
     args = snapshot_hook(stack_fc, release(), *WAIT, "--json", disks=("d-batch-01-system",))

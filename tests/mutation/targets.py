@@ -46,6 +46,14 @@ _E2E = (
     "tests/e2e/test_alarm.py",
 )
 
+#: test_parts.py's unit tests of slot deadlines and RPO durations (its end-to-end ones are slower).
+_PARTS = "-kslot_ends or deadline or only_a_timer or default_rpo or not_a_duration or never_overstate"
+_RECONCILE = (
+    "tests/operate/test_sources.py",
+    "tests/operate/test_failure_queue.py",
+    "tests/operate/test_reconciler.py",
+)
+
 MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/ratelimit.py": ("tests/test_ratelimit.py",),
     "snapstack/ecs/retry.py": ("tests/ecs/test_retry.py",),
@@ -70,7 +78,17 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     "snapstack/targets.py": ("tests/test_targets.py",),
     "snapstack/execute.py": _E2E,
-    "snapstack/handlers/planning.py": ("tests/test_targets.py", "tests/e2e/test_scheduled.py"),
+    "snapstack/handlers/planning.py": (
+        "tests/test_targets.py",
+        "tests/e2e/test_date_placeholder.py",
+        "tests/e2e/test_scheduled.py",
+        "tests/e2e/test_alarm.py",
+    ),
+    "snapstack/handlers/cooldown.py": (
+        "tests/tokens/test_cooldown.py",
+        "tests/e2e/test_alarm.py",
+        "-ksqlite or test_alarm",  # the cooldown contract on one backend, then the handler's use of it
+    ),
     "snapstack/handlers/runtime.py": _E2E,
     "snapstack/handlers/scheduled.py": ("tests/e2e/test_scheduled.py",),
     "snapstack/handlers/deploy.py": ("tests/e2e/test_deploy.py",),
@@ -90,6 +108,18 @@ MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/retention/delete.py": ("tests/retention/test_prune.py", "tests/retention/test_safety.py"),
     "snapstack/retention/run.py": ("tests/retention/test_prune.py", "tests/retention/test_handler.py"),
     "snapstack/retention/quota.py": ("tests/retention/test_quota.py",),
+    "snapstack/policy/rpo.py": ("tests/operate/test_parts.py", _PARTS),
+    "snapstack/reconcile/deadlines.py": ("tests/operate/test_parts.py", _PARTS),
+    "snapstack/reconcile/meta.py": ("tests/operate/test_parts.py", "tests/operate/test_sources.py"),
+    "snapstack/reconcile/config.py": ("tests/operate/test_parts.py",),
+    "snapstack/reconcile/work.py": ("tests/operate/test_sources.py",),
+    "snapstack/reconcile/sources.py": ("tests/operate/test_table.py", "tests/operate/test_sources.py"),
+    "snapstack/reconcile/failures.py": ("tests/operate/test_failure_queue.py",),
+    "snapstack/reconcile/mns.py": ("tests/operate/test_failure_queue.py",),
+    "snapstack/reconcile/inventory.py": ("tests/operate/test_rpo.py",),
+    "snapstack/reconcile/rpo.py": ("tests/operate/test_rpo.py",),
+    "snapstack/reconcile/redrive.py": _RECONCILE,
+    "snapstack/handlers/reconciler.py": ("tests/operate/test_parts.py", *_RECONCILE),
 }
 
 #: Directories and files whose every module must be in ``MODULES`` (the issue's "core").
@@ -99,6 +129,7 @@ CORE = (
     "snapstack/policy",
     "snapstack/handlers",
     "snapstack/retention",  # deletes snapshots: as core as creating them
+    "snapstack/reconcile",  # the backstop that loses no disk
     "snapstack/execute.py",
     "snapstack/ratelimit.py",
     "snapstack/targets.py",

@@ -6,6 +6,8 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from snapstack.policy.model import Policy
@@ -34,10 +36,22 @@ def policy(**overrides):
     [
         ({"snapshot_name": "auto-{disk_id}"}, "must not start with 'auto'"),
         ({"snapshot_name": "{slot}-{disk_id}"}, "must start with a letter"),
-        ({"snapshot_name": "snap-{unknown}"}, "unknown field"),
+        ({"snapshot_name": "snap-{unknown}"}, "unknown placeholder {unknown}"),
+        ({"snapshot_name": "snap-{}"}, "unknown placeholder {}"),
+        ({"snapshot_name": "snap-{0}"}, "unknown placeholder {0}"),
+        ({"snapshot_name": "snap-{disk_id[0]}"}, "unknown placeholder {disk_id[0]}"),
+        ({"snapshot_name": "snap-{disk_id.real}"}, "unknown placeholder {disk_id.real}"),
+        ({"snapshot_name": "snap-{disk_id!r}"}, "no conversion or format spec"),
+        ({"snapshot_name": "snap-{disk_id:{policy}}"}, "no conversion or format spec"),
+        ({"snapshot_name": "snap-{disk_id:>{width}}"}, "no conversion or format spec"),
+        ({"snapshot_name": "snap-{disk_id"}, "literal brace"),
+        ({"description": "a } b"}, "literal brace"),
+        ({"description": "for {reason!s:{x}}"}, "no conversion or format spec"),
         ({"snapshot_name": "snap {disk_id}"}, "may contain only"),
         ({"description": "https://{disk_id}"}, "http"),
         ({"period": "5h"}, "divide 24 hours"),
+        ({"period": "999999w"}, "at most 366 days"),
+        ({"period": "9" * 400 + "d"}, "expected a positive number"),
         ({"time_zone": "Asia/Nowhere"}, "IANA"),
         ({"selector": {}}, "all_disks"),
         ({"selector": {"disk_tags": {"a": "b"}, "typo": 1}}, "typo"),
@@ -84,6 +98,21 @@ def test_copied_tags_stop_at_twenty_and_are_counted():
     tagset = build_tags({"p": "1"}, {"c": "2"}, disk)
     assert len(tagset.tags) == 20 and tagset.dropped == 12
     assert [k for k, _ in tagset.tags[:3]] == ["p", "c", "d00"]
+
+
+TEMPLATE_PIECES = st.sampled_from([*"{}!:.[]0a-_ ", "{disk_id}", "{slot}", "{x}", "{reason}"])
+TEMPLATE_TEXT = st.lists(TEMPLATE_PIECES, max_size=12).map("".join)
+
+
+@given(TEMPLATE_TEXT)
+def test_a_template_that_loads_renders_without_raising(template):
+    """Whatever the text, either the policy refuses it when loaded or every rendering works."""
+    try:
+        loaded = policy(snapshot_name="snap-" + template.replace(" ", "-"), description="d " + template)
+    except ValidationError:
+        return
+    values = VALUES | {"reason": "r"}
+    loaded.request_for(values, PROV, client_token="ss1-x")  # no KeyError/IndexError/ValueError
 
 
 def test_copied_disk_tags_go_in_key_order_whatever_order_the_disk_lists_them():
@@ -143,7 +172,7 @@ def test_seventeen_tags_leave_room_for_the_three_provenance_tags():
 
 def test_a_description_is_optional_and_checked_when_given():
     assert policy(description=None).request_for(VALUES, PROV, client_token="t").description is None
-    with pytest.raises(ValidationError, match="unknown field"):
+    with pytest.raises(ValidationError, match=r"description: unknown placeholder \{disk\}"):
         policy(description="snapshot of {disk}")
 
 

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from devkit.emulator.testing import EcsEmulator
 from devkit.local.runner import Target, invoke
 from devkit.local.template import Template
+from snapstack.config import ConfigError
 from tests.e2e.conftest import Oss, all_calls
 from tests.reliability.conftest import Sizes, target_of
 from tests.reliability.support import EVENTS, report
@@ -70,7 +71,7 @@ def raw(name: str) -> bytes:
 
 
 def test_every_sample_belongs_to_one_shape() -> None:
-    names = sorted(p.name for p in EVENTS.iterdir() if p.name != "README.md")
+    names = sorted(p.name for p in EVENTS.iterdir() if p.is_file() and p.name != "README.md")
     assert sorted(n for group in SHAPES.values() for n in group) == names
 
 
@@ -422,7 +423,14 @@ def broken_json(draw: Callable[..., Any], name: str) -> Case:
     if how == "field":
         path, breakers = draw(st.sampled_from(FIELDS[name]))
         op = draw(breakers)
-        event = json.dumps(apply(sample, path, op)).encode()
+        broken_value = apply(sample, path, op)
+        if isinstance(sample, list):
+            # One bad element costs the others nothing (issue 11 item 3): the batch is bad input
+            # only when every element is broken, so break each element the same way.
+            for i in range(len(sample)):
+                if i != path[0]:
+                    broken_value = apply(broken_value, (i, *path[1:]), op)
+        event = json.dumps(broken_value).encode()
         return Case(function, event, f"{'.'.join(map(str, path))}:{op[0]}")
     text = raw(name)
     if how == "truncate":
@@ -625,9 +633,19 @@ def test_an_intact_sample_does_call_ecs(stack: Template, tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("value", ["soon", "0", "-5", "nan", "inf", "1e999"])
-def test_a_bad_lease_setting_is_bad_input(
+def test_a_bad_lease_setting_fails_the_invocation_as_a_configuration_error(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
+    """Configuration, not bad input: raised (FC records and alerts on it), its own code and metric."""
     monkeypatch.setenv("SNAPSTACK_LEASE_SECONDS", value)
-    summary = harness.check(Case("scheduled_backup", raw("timer.json"), "lease setting"))
-    assert summary["error"]["field"] == "SNAPSTACK_LEASE_SECONDS"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result = invoke(harness.stack, "scheduled_backup", raw("timer.json"), harness.target,
+                        token_table=harness.token_table)  # fmt: skip
+    assert isinstance(result.exception, ConfigError), result.error
+    assert result.exception.field == "SNAPSTACK_LEASE_SECONDS"
+    lines = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    errors = [line for line in lines if line.get("level") == "ERROR"]
+    assert [(e["error_code"], e["field"]) for e in errors] == [("ConfigError", "SNAPSTACK_LEASE_SECONDS")]
+    assert [line["ConfigErrors"] for line in lines if "_aws" in line] == [1.0]
+    assert all_calls(harness.emulator) == 0

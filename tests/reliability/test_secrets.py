@@ -40,7 +40,7 @@ WRONG_SECRET = "RelWrongSecret-3Vz8Qa1Lm6"
 WRONG_TOKEN = "RelWrongToken-7Bn2Xc5Dk9"
 UNKNOWN_KEY = "STS.RelUnknownKey6Hj3"
 SECRETS = (SECRET, TOKEN, WRONG_SECRET, WRONG_TOKEN)
-SAMPLES = sorted(p for p in EVENTS.iterdir() if p.name != "README.md")
+SAMPLES = sorted(p for p in EVENTS.iterdir() if p.is_file() and p.name != "README.md")
 FAIL_CODE = next(c for c in sorted(SEED_CODES) if ERRORS[c].disposition is Disposition.FAIL)
 
 

@@ -11,12 +11,15 @@ official SDK is an API action:
 * Tablestore: ``x.<method>(...)`` where ``<method>`` is an ``OTSClient`` method, in a module that
   imports ``tablestore`` -> ``ots:<Method>``;
 * OSS: ``x.<method>(...)`` where ``<method>`` is an ``oss2.Bucket`` method, in a module that
-  imports ``oss2`` -> ``oss:<Method>``.
+  imports ``oss2`` -> ``oss:<Method>``;
+* MNS: ``x.<method>(...)`` where ``<method>`` is a message operation of ``mns.queue.Queue`` (one
+  its ``MNSClient`` sends as such), in a module that imports ``mns`` -> ``mns:<Method>``.
 
 RAM action names are the API names in CamelCase (ECS API reference, e.g.
 https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-createsnapshot ;
 Tablestore RAM actions https://www.alibabacloud.com/help/en/tablestore/user-guide/custom-ram-policies ;
-OSS actions https://www.alibabacloud.com/help/en/oss/user-guide/ram-policy-overview).
+OSS actions https://www.alibabacloud.com/help/en/oss/user-guide/ram-policy-overview; MNS actions are
+the API names, e.g. ``mns:BatchReceiveMessage`` https://help.aliyun.com/en/mns/developer-reference/batchreceivemessage).
 """
 
 from __future__ import annotations
@@ -40,14 +43,17 @@ def _public_methods(cls: type) -> set[str]:
     return {name for name, _ in inspect.getmembers(cls, callable) if not name.startswith("_")}
 
 
-def _sdk_vocabulary() -> tuple[set[str], set[str], set[str]]:
+def _sdk_vocabulary() -> tuple[set[str], set[str], set[str], set[str]]:
     from alibabacloud_ecs20140526.client import Client as EcsSdk
 
     ecs = {n[: -len("_with_options")] for n in dir(EcsSdk) if n.endswith("_with_options")}
     import oss2
     import tablestore
+    from mns.mns_client import MNSClient
+    from mns.queue import Queue
 
-    return ecs, _public_methods(tablestore.OTSClient), _public_methods(oss2.Bucket)
+    mns = _public_methods(MNSClient) & _public_methods(Queue)
+    return ecs, _public_methods(tablestore.OTSClient), _public_methods(oss2.Bucket), mns
 
 
 @dataclass
@@ -95,7 +101,7 @@ def _is_property(decorator: ast.expr) -> bool:
     return name in {"property", "cached_property"}
 
 
-def _actions_in(found: _Def, ecs: set[str], ots: set[str], oss: set[str]) -> set[str]:
+def _actions_in(found: _Def, ecs: set[str], ots: set[str], oss: set[str], mns: set[str]) -> set[str]:
     actions: set[str] = set()
     for node in ast.walk(found.node):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in ecs:
@@ -105,6 +111,8 @@ def _actions_in(found: _Def, ecs: set[str], ots: set[str], oss: set[str]) -> set
                 actions.add(f"ots:{camel(node.func.attr)}")
             if "oss2" in found.imports and node.func.attr in oss:
                 actions.add(f"oss:{camel(node.func.attr)}")
+            if "mns" in found.imports and node.func.attr in mns:
+                actions.add(f"mns:{camel(node.func.attr)}")
     return actions
 
 
@@ -112,7 +120,7 @@ def code_actions(functions: list[Path] | None = None) -> dict[str, set[str]]:
     """``{function folder name: RAM actions reachable from its handler}``."""
     folders = functions or sorted(p.parent for p in (ROOT / "functions").glob("*/index.py"))
     library = sorted(LIBRARY.rglob("*.py"))
-    ecs, ots, oss = _sdk_vocabulary()
+    ecs, ots, oss, mns = _sdk_vocabulary()
     result: dict[str, set[str]] = {}
     for folder in folders:
         defs = list(_defs([folder / "index.py", *library]))
@@ -129,7 +137,7 @@ def code_actions(functions: list[Path] | None = None) -> dict[str, set[str]]:
             if id(found) in seen:
                 continue
             seen.add(id(found))
-            actions |= _actions_in(found, ecs, ots, oss)
+            actions |= _actions_in(found, ecs, ots, oss, mns)
             for name in found.calls:
                 todo.extend(by_name.get(name, []))
         result[folder.name] = actions

@@ -6,10 +6,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from snapstack.tokens import ClaimOutcome, TokenTable
 
 TableFactory = Callable[..., TokenTable]
+R = TypeVar("R")
 
 
 class FakeClock:
@@ -26,16 +28,16 @@ class FakeClock:
         self.now += seconds
 
 
-def race(tables: Sequence[TokenTable], attempt: Callable[[TokenTable, str], ClaimOutcome]) -> Counter[str]:
-    """Run ``attempt(table, owner)`` on one thread per table, all released at once; count outcomes."""
+def together(tables: Sequence[TokenTable], attempt: Callable[[TokenTable, str], R]) -> list[R]:
+    """Run ``attempt(table, owner)`` on one thread per table, all released at once; their results."""
     barrier = threading.Barrier(len(tables))
-    outcomes: list[str] = []
+    results: list[R] = []
     errors: list[BaseException] = []
 
     def run(table: TokenTable, owner: str) -> None:
         try:
             barrier.wait(timeout=30)
-            outcomes.append(attempt(table, owner).value)
+            results.append(attempt(table, owner))
         except BaseException as exc:  # surfaced below: a thread's exception must fail the test
             errors.append(exc)
 
@@ -45,4 +47,9 @@ def race(tables: Sequence[TokenTable], attempt: Callable[[TokenTable, str], Clai
     for thread in threads:
         thread.join(timeout=60)
     assert not errors, errors
-    return Counter(outcomes)
+    return results
+
+
+def race(tables: Sequence[TokenTable], attempt: Callable[[TokenTable, str], ClaimOutcome]) -> Counter[str]:
+    """Run ``attempt(table, owner)`` on one thread per table, all released at once; count outcomes."""
+    return Counter(outcome.value for outcome in together(tables, attempt))

@@ -3,9 +3,10 @@
 ``SNAPSTACK_CONFIG_JSON`` (inline JSON) wins over ``SNAPSTACK_CONFIG`` (a path), which wins
 over ``snapstack.json`` in the function's folder. Each handler has its own model:
 
-- scheduled_backup: ``{"policies": [Policy, ...]}``; the timer payload names one.
+- scheduled_backup: ``{"policies": [Policy, ...], "inline_policies": {...}}``; the timer
+  payload names a policy, or (only when ``inline_policies`` is set) holds one within its limits.
 - deploy_hook: ``{"policy": Policy, "buckets": [...], "key_rules": [...], "manifest": {...}}``.
-- alarm_snapshot: ``{"policy": Policy, "alert_states": ["ALERT"]}``.
+- alarm_snapshot: ``{"policy": Policy, "alert_states": ["ALERT"], "max_snapshots_per_day": 6}``.
 
 For the event-driven functions the policy's *selector is the allow-list*: whatever an event
 or an uploaded manifest asks for, only disks that the selector also covers are touched, and
@@ -35,7 +36,11 @@ CONFIG_FILE = "snapstack.json"
 
 
 class ConfigError(Exception):
-    """A configuration (policy, rules, manifest settings) that cannot be used."""
+    """A configuration (policy, rules, manifest settings, environment) that cannot be used.
+
+    Not bad input: the invocation raises it, so FC records a function error that alerting
+    sees (``handlers/runtime.py``); the event was not at fault and is not reported as such.
+    """
 
     def __init__(self, source: str, field: str, rule: str) -> None:
         super().__init__(f"{source}: {field}: {rule}")
@@ -44,12 +49,61 @@ class ConfigError(Exception):
         self.rule = rule
 
 
-class ScheduledConfig(BaseModel):
-    """scheduled_backup: the policies a timer may name."""
+#: What an inline policy in a timer payload may set; the rest comes from Policy's defaults.
+INLINE_POLICY_FIELDS = frozenset(
+    {"name", "selector", "retention_days", "tags", "copy_disk_tags", "period", "time_zone"}
+)
+
+
+class InlinePolicies(BaseModel):
+    """Whether, and within what, a timer payload may carry a whole policy (off when absent).
+
+    Anyone allowed to invoke the function can send a payload, so an inline policy is bounded
+    like the event-driven functions: its selector only narrows ``allow`` (disks outside it end
+    ``denied``), its retention is at most ``max_retention_days`` (never "keep forever"), its tag
+    keys come from ``allowed_tag_keys``, it may set only ``INLINE_POLICY_FIELDS`` (names,
+    descriptions, instant access, concurrency and rate come from the defaults), and it cannot
+    take a configured policy's name.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    policies: tuple[Policy, ...] = Field(min_length=1)
+    allow: Selector
+    max_retention_days: int = Field(ge=1, le=65536)
+    allowed_tag_keys: tuple[str, ...] = ()
+
+    def set_elsewhere(self, raw: Mapping[str, object]) -> tuple[str, str] | None:
+        """The first (field, rule) for a key of the inline policy ``raw`` that only the
+        configuration may set; None when there is none."""
+        extra = sorted(set(raw) - INLINE_POLICY_FIELDS)
+        if not extra:
+            return None
+        allowed = ", ".join(sorted(INLINE_POLICY_FIELDS))
+        return extra[0], f"an inline policy may set only {allowed}; this one comes from the configuration"
+
+    def violation(self, policy: Policy) -> tuple[str, str] | None:
+        """The first (field, rule) of a validated inline policy that exceeds the limits; None
+        when it is within them."""
+        retention = policy.retention_days
+        if retention is None or retention > self.max_retention_days:
+            return (
+                "retention_days",
+                f"at most {self.max_retention_days} days for an inline policy (got {retention})",
+            )
+        tags = sorted(set(policy.tags) - set(self.allowed_tag_keys))
+        if tags:
+            allowed = ", ".join(self.allowed_tag_keys) or "none"
+            return "tags", f"tag key(s) {tags} not allowed for an inline policy (allowed: {allowed})"
+        return None
+
+
+class ScheduledConfig(BaseModel):
+    """scheduled_backup: the policies a timer may name, and whether it may send its own."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    policies: tuple[Policy, ...] = ()
+    inline_policies: InlinePolicies | None = None
 
     @field_validator("policies")
     @classmethod
@@ -58,6 +112,12 @@ class ScheduledConfig(BaseModel):
         if len(names) != len(set(names)):
             raise ValueError(f"policy names must be unique (got {names})")
         return value
+
+    @model_validator(mode="after")
+    def _something_to_run(self) -> ScheduledConfig:
+        if not self.policies and self.inline_policies is None:
+            raise ValueError("give at least one policy, or allow inline_policies")
+        return self
 
     def named(self, name: str) -> Policy | None:
         """The policy called ``name``."""
@@ -265,12 +325,19 @@ def oss_endpoint(region: str, env: Mapping[str, str] | None = None) -> OssEndpoi
 
 
 class AlarmConfig(BaseModel):
-    """alarm_snapshot: the policy (selector = allow-list, period = cooldown) and which states act."""
+    """alarm_snapshot: the policy (selector = allow-list, period = cooldown), which states act,
+    and the cap on alarm snapshots per disk per local day (in the policy's time zone).
+
+    The cap protects ECS's 256 snapshots per disk from a flood of alarms: anyone who can publish
+    to the topic can send them. With the default 6 and a 3-day retention, alarms hold at most
+    18 of a disk's snapshots.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     policy: Policy
     alert_states: tuple[str, ...] = ("ALERT",)
+    max_snapshots_per_day: int = Field(default=6, ge=1, le=256)
 
 
 M = TypeVar("M", bound=BaseModel)

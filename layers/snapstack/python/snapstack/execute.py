@@ -67,6 +67,7 @@ from snapstack.ecs.errors import Disposition, EcsError, classify
 from snapstack.ecs.request import CreateSnapshotRequest
 from snapstack.ecs.retry import call_with_retries
 from snapstack.observability import Latency, log_fields
+from snapstack.reconcile.meta import redrive_meta
 from snapstack.tokens.base import (
     ClaimOutcome,
     LeaseLost,
@@ -112,6 +113,7 @@ class Outcome(str, enum.Enum):
     IN_PROGRESS = "in_progress"  # another invocation holds the slot's lease right now
     DEFERRED = "deferred"  # a retryable condition outlasted this invocation's budget
     SKIPPED = "skipped"  # nothing to snapshot (the taxonomy's SKIP)
+    DENIED = "denied"  # outside the allow-list, or refused by policy (e.g. an alarm cap); no ECS call
     FAILED = "failed"
 
 
@@ -128,7 +130,10 @@ class Intent(BaseModel):
     """One snapshot to take: the disk, its slot and the complete request.
 
     ``token`` is the slot token (the record's key and the ``snapstack:slot`` tag); the request's
-    ClientToken is the token at the record's generation, set when it is sent.
+    ClientToken is the token at the record's generation, set when it is sent. ``deadline``
+    (epoch seconds) is when the reconciler stops re-driving the slot (``reconcile/deadlines.py``).
+    The first claim stores the request, the instance and the deadline in the record's meta
+    (``reconcile/meta.py``), so the reconciler can re-drive the slot from its record alone.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -140,6 +145,7 @@ class Intent(BaseModel):
     request: CreateSnapshotRequest
     labels: dict[str, str]  # policy, trigger, slot: carried into logs and the record's meta
     hold: Hold | None = None
+    deadline: float | None = None
 
 
 class DiskResult(BaseModel):
@@ -398,7 +404,12 @@ class Executor:
             )
         if self.table_down.is_set():
             return _table_down(base, "the token table did not answer earlier in this invocation")
-        meta = {"disk_id": intent.disk_id, **intent.labels, **_fixed_values(intent.request)}
+        meta = {
+            "disk_id": intent.disk_id,
+            **intent.labels,
+            **_fixed_values(intent.request),
+            **redrive_meta(intent.request, intent.instance_id, intent.deadline),
+        }
         try:
             claim = self._table(
                 lambda: self.table.claim(
@@ -690,13 +701,7 @@ class Executor:
     def _table(self, call: Callable[[], T]) -> T:
         """A token-table call, retried while the table answers "not now" (``ecs/retry.py``)."""
         try:
-            return call_with_retries(
-                call,
-                retryable=lambda e: isinstance(e, TokenTableUnavailable),
-                deadline=self.deadline,
-                rng=self._rng,
-                sleep=self.sleep,
-            )
+            return table_call(call, deadline=self.deadline, rng=self._rng, sleep=self.sleep)
         except TokenTableError as exc:
             self._saw_table_error(exc)
             raise
@@ -748,6 +753,20 @@ def log_decision(
             latency_ms=result.latency_ms,
             **labels,
         ),
+    )
+
+
+def table_call(
+    call: Callable[[], T], *, deadline: Deadline, rng: random.Random, sleep: Callable[[float], None]
+) -> T:
+    """``call()`` (a token-table call), retried with backoff while the table answers "not now"
+    (``TokenTableUnavailable``; ``ecs/retry.py``'s ``TABLE_RETRY``); the last error is raised."""
+    return call_with_retries(
+        call,
+        retryable=lambda e: isinstance(e, TokenTableUnavailable),
+        deadline=deadline,
+        rng=rng,
+        sleep=sleep,
     )
 
 

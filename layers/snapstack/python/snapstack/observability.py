@@ -5,10 +5,15 @@ service appended to every line. Metrics: EMF JSON on stdout (FC ships stdout to 
 gathered during the invocation and flushed once at its end. Workers never touch the metric
 set (it is shared class state in Powertools); they report outcomes and the handler turns the
 totals into metrics from one thread.
+
+Lines that call for a person carry an ``alert`` field naming what happened (``InvocationFailed``
+here; the reconciler's ``SlotAbandoned`` and ``RpoBreach``): template.yml's SLS alerts search for
+it (README "Metrics and alerts").
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -23,6 +28,8 @@ if TYPE_CHECKING:
     from snapstack.invocation import Invocation
 
 SERVICE = "snapstack"
+#: The ``alert`` field of a line saying the invocation failed and FC will deliver it again.
+INVOCATION_FAILED = "InvocationFailed"
 NAMESPACE = os.environ.get("SNAPSTACK_METRICS_NAMESPACE", "snapstack")
 _logger: Logger | None = None
 _logger_lock = threading.Lock()
@@ -100,8 +107,16 @@ def emit_metrics(
     dimensions: Mapping[str, str],
     counts: Mapping[str, float],
     latencies_ms: Iterable[float] | Latency,
+    *,
+    seconds: Mapping[str, float] | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> None:
-    """Flush one EMF blob for the invocation: counts, and API latency as mean and max."""
+    """Flush one EMF blob for the invocation: counts, and API latency as mean and max.
+
+    ``latencies_ms``: each API call's latency, or their running ``Latency`` summary.
+    ``seconds``: durations (an age, a delay), in the Seconds unit. ``metadata``: high-cardinality
+    values (a disk id) kept in the blob for searches, never as dimensions.
+    """
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.metrics import MetricUnit
 
@@ -112,6 +127,10 @@ def emit_metrics(
         metrics.add_dimension(name=name, value=label or "none")
     for name, count in counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
+    for name, value in (seconds or {}).items():
+        metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
+    for key, text in (metadata or {}).items():
+        metrics.add_metadata(key=key, value=text)
     latency = latencies_ms if isinstance(latencies_ms, Latency) else Latency.of(latencies_ms)
     if latency.count:
         # EMF caps values per metric at 100; a 5,000-disk run reports the shape, not each call.
@@ -119,7 +138,32 @@ def emit_metrics(
             name="ApiLatency", unit=MetricUnit.Milliseconds, value=latency.total_ms / latency.count
         )
         metrics.add_metric(name="ApiLatencyMax", unit=MetricUnit.Milliseconds, value=latency.max_ms)
-    metrics.flush_metrics()
+    publish_metrics(metrics)
+
+
+def publish_metrics(metrics: Metrics) -> None:
+    """Print the metric set as one EMF line, each metric recorded once as a bare number.
+
+    Powertools writes every value as an array (``"SnapshotsFailed": [1.0]``). EMF allows a number
+    or an array of numbers for a metric's member (https://docs.aws.amazon.com/AmazonCloudWatch/
+    latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html, "Target members"),
+    but SLS cannot index a JSON field whose value is an array
+    (https://www.alibabacloud.com/help/tc/sls/data-types, JSON type): a one-value array becomes its
+    number, so the log store's index can sum it. ``POWERTOOLS_METRICS_DISABLED`` is honoured as by
+    ``Metrics.flush_metrics``.
+    """
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    blob: dict[str, Any] = dict(metrics.serialize_metric_set())
+    metrics.clear_metrics()
+    if is_metrics_disabled():
+        return
+    for directive in blob["_aws"]["CloudWatchMetrics"]:
+        for metric in directive["Metrics"]:
+            value = blob.get(metric["Name"])
+            if isinstance(value, list) and len(value) == 1:
+                blob[metric["Name"]] = value[0]
+    print(json.dumps(blob, separators=(",", ":")))
 
 
 def log_fields(**fields: Any) -> dict[str, Any]:

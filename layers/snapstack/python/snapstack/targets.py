@@ -70,6 +70,7 @@ class Disk(BaseModel):
     status: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
     instance: InstanceState | None = None  # the attached instance, when resolve could read it
+    creation_time: str = ""  # ECS's CreationTime (ISO 8601, UTC); the RPO check's start for a new disk
 
 
 class InstanceState(BaseModel):
@@ -146,6 +147,7 @@ def describe_disk_pages(
                 category=d.category or "",
                 status=d.status or "",
                 tags=_tags(d.tags),
+                creation_time=d.creation_time or "",
             )
             for d in getattr(body.disks, "disk", None) or []
         ]

@@ -15,17 +15,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from snapstack.events.alarms import AlarmSignal, alarm_signals
+    from snapstack.events.alarms import AlarmReading, AlarmSignal, alarm_signals
     from snapstack.events.cloudevents import CloudEvent, EventBatch, QueueKind, QueueMessage, queue_message
     from snapstack.events.cms import AlertState, CmsThresholdAlarm, EcsSystemEvent
     from snapstack.events.decode import DecodedEvent, EventKind, RawEvent, decode_event
     from snapstack.events.deploy import DeployRequest, DeployTargets
-    from snapstack.events.errors import EventDecodeError
+    from snapstack.events.errors import EventDecodeError, UnusableElement
     from snapstack.events.mns import MnsMessage
     from snapstack.events.oss import ObjectMeta, OssEvent, OssRecord
     from snapstack.events.timer import TimerEvent
 
 _HOMES = {
+    "AlarmReading": "alarms",
     "AlarmSignal": "alarms",
     "alarm_signals": "alarms",
     "CloudEvent": "cloudevents",
@@ -43,6 +44,7 @@ _HOMES = {
     "RawEvent": "decode",
     "decode_event": "decode",
     "EventDecodeError": "errors",
+    "UnusableElement": "errors",
     "MnsMessage": "mns",
     "ObjectMeta": "oss",
     "OssEvent": "oss",
@@ -51,6 +53,7 @@ _HOMES = {
 }
 
 __all__ = [
+    "AlarmReading",
     "AlarmSignal",
     "AlertState",
     "CloudEvent",
@@ -70,6 +73,7 @@ __all__ = [
     "QueueMessage",
     "RawEvent",
     "TimerEvent",
+    "UnusableElement",
     "alarm_signals",
     "decode_event",
     "queue_message",

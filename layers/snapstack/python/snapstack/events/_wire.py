@@ -30,6 +30,12 @@ R = TypeVar("R")
 MAX_DEPTH = 64
 ROOT = "$"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# The range an event time may take. Slots, cooldown windows and names are computed from event
+# times with offsets of at most a few weeks and a day's worth of time zone, so nothing past this
+# check can leave datetime's range (years 1 to 9999): a year-1 or year-9999 time is refused
+# here, as the bad input it is, instead of raising OverflowError later.
+EARLIEST = _EPOCH
+LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
 # Epoch values at or above this are milliseconds: 1e11 seconds is the year 5138, while 1e11 ms
 # is 1973, before any event this code will ever see.
 _MS_THRESHOLD = 10**11
@@ -150,9 +156,22 @@ def _build_time(match: re.Match[str], shape: str, path: str, text: str) -> datet
         local = datetime(
             int(year), int(month), int(day), int(hour), int(minute), int(second), micros, timezone(offset)
         )
-        return local.astimezone(timezone.utc)
+        moment = local.astimezone(timezone.utc)
     except (ValueError, OverflowError):
         fail(shape, path, f"time {preview(text)} is not a valid date and time")
+    return in_range(moment, shape, path, preview(text))
+
+
+def in_range(moment: datetime, shape: str, path: str, shown: str) -> datetime:
+    """``moment`` when it lies in [EARLIEST, LATEST), else EventDecodeError naming ``shown``."""
+    if not EARLIEST <= moment < LATEST:
+        fail(
+            shape,
+            path,
+            f"time {shown} is outside the range an event time may take "
+            f"({iso(EARLIEST)} to {iso(LATEST - timedelta(seconds=1))})",
+        )
+    return moment
 
 
 def parse_time(text: str, shape: str, path: str) -> datetime:
@@ -171,9 +190,10 @@ def epoch_time(value: int, shape: str, path: str, *, unit: str) -> datetime:
         fail(shape, path, f"epoch time must be positive (got {preview(value)})")
     millis = unit == "ms" or (unit == "auto" and value >= _MS_THRESHOLD)
     try:
-        return _EPOCH + (timedelta(milliseconds=value) if millis else timedelta(seconds=value))
+        moment = _EPOCH + (timedelta(milliseconds=value) if millis else timedelta(seconds=value))
     except OverflowError:
-        fail(shape, path, f"epoch time {preview(value)} is out of range")
+        moment = LATEST  # past datetime's range: refused below like any time past LATEST
+    return in_range(moment, shape, path, f"{preview(value)} {'ms' if millis else 's'} since the epoch")
 
 
 class Node:

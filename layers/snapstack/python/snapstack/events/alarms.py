@@ -10,18 +10,28 @@ Decisions:
   interruption event not yet resolved (status other than Executed, Canceled, Avoided, which
   give ``OK``); or when an instance changed state to Stopped. A change to Running is ``OK``.
   Everything else (snapshot completions, disk operations, other state changes) is ``INFO``:
-  reported, so the handler can log it, but not an alarm to act on.
-- ``dedupe_id`` is the alarm's own identity, stable across every transport and CMS's own
-  retries: CMS ``ruleId+timestamp+alertState``, the system event id, or ``source+id`` of an
-  ``acs.ecs`` CloudEvent. The carrier's id (MNS MessageId, queue message id, stream element
-  source+id) is kept in ``detail["delivery_id"]``.
+  reported, so the handler can log it, but not an alarm to act on. ``carried`` keeps what the
+  event itself said (``alertState ALERT``, ``state Running``, ``status Executed``...), so a note
+  about an event that does not act names the state it really carried.
+- ``dedupe_id`` is the alarm's identity: the platform's event id where one exists, so one
+  incident is one alarm across its status transitions and transports. A system maintenance /
+  failure event's ``content.eventId`` (the same in ``...Reboot:Scheduled`` and
+  ``...Reboot:Executing``, and in the EventBridge ``data``, which spells the type without the
+  status) gives ``ecs-system-event:<eventId>``. Without one: CMS ``ruleId+timestamp+alertState``
+  (what CMS's own retries repeat), the CMS notification id, or ``source+id`` of an ``acs.ecs``
+  CloudEvent. The carrier's id (MNS MessageId, queue message id) is kept in
+  ``detail["delivery_id"]``.
 - Instances and disks: a threshold alarm's ``instanceId`` / ``diskId`` dimensions (``device``
   stays in ``detail["dimensions"]`` for the planner to map); a system event's ``resourceId``
   ARN (``.../instance/i-...``, ``.../disk/d-...``), ``content.instanceId``, ``content.diskId``
   and ``content.resourceId`` (by ``resourceType``, else by its ``i-``/``d-`` prefix).
 - Bodies are JSON objects, JSON text, base64 of JSON text (MNS SDKs publish base64 by
   default; Kafka's binary format), or a form-encoded threshold alarm.
-- A carrier without an alarm, anywhere in a batch, is an EventDecodeError naming it.
+- A batch is read element by element: an element without an alarm is reported in
+  ``AlarmReading.unusable`` with its index and reason, and the others are read as if each had
+  come alone. An event with no usable alarm at all (a lone carrier without one, a batch of
+  nothing usable, an MNS message whose body is none) is an EventDecodeError naming it; for a
+  batch or an MNS message it carries every element's reason (``elements``).
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from snapstack.events._wire import ROOT, decoding, fail, join, json_type, load_j
 from snapstack.events.cloudevents import BODY_FIELDS, QUEUE_TYPES, CloudEvent, EventBatch, queue_message
 from snapstack.events.cms import CmsThresholdAlarm, EcsSystemEvent
 from snapstack.events.decode import DecodedEvent
+from snapstack.events.errors import EventDecodeError, UnusableElement, nothing_usable
 from snapstack.events.mns import MnsMessage, base64_bytes
 from snapstack.events.shapes import is_cms_alarm, is_cms_form, is_system_event
 
@@ -54,30 +65,63 @@ class AlarmSignal(BaseModel):
     source: Literal["cms_alarm", "system_event"]
     rule: str
     state: str
+    carried: str
     instance_ids: tuple[str, ...] = ()
     disk_ids: tuple[str, ...] = ()
     occurred_at: AwareDatetime
     dedupe_id: str
+    index: int | None = None  # position in the delivered batch (0 for an MNS message's body)
     detail: dict[str, Any] = {}
 
 
-@decoding(_SHAPE)
-def alarm_signals(decoded: DecodedEvent) -> list[AlarmSignal]:
-    """The alarms a decoded event carries (one per carrier; a batch gives one per element).
+class AlarmReading(BaseModel):
+    """What one event carries: its usable alarms, and the elements that hold none."""
 
-    Raises EventDecodeError when the event, or any element of a batch, carries no alarm.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    signals: tuple[AlarmSignal, ...]
+    unusable: tuple[UnusableElement, ...] = ()
+
+
+@decoding(_SHAPE)
+def alarm_signals(decoded: DecodedEvent) -> AlarmReading:
+    """The alarms a decoded event carries (one per carrier; a batch gives one per usable element).
+
+    Raises EventDecodeError when the event carries no usable alarm at all (see the module
+    docstring); a batch with some usable elements reports the others in ``unusable``.
     """
     if isinstance(decoded, CmsThresholdAlarm):
-        return [_cms_signal(decoded, "direct", None)]
+        return AlarmReading(signals=(_cms_signal(decoded, "direct", None),))
     if isinstance(decoded, EcsSystemEvent):
-        return [_system_signal(decoded, decoded.dedupe_key, "direct", None)]
+        return AlarmReading(signals=(_system_signal(decoded, decoded.dedupe_key, "direct", None),))
     if isinstance(decoded, CloudEvent):
-        return [_from_cloudevent(decoded, ROOT)]
+        return AlarmReading(signals=(_from_cloudevent(decoded, ROOT),))
     if isinstance(decoded, EventBatch):
-        return [_from_cloudevent(event, f"[{i}]") for i, event in enumerate(decoded.events)]
+        return _from_batch(decoded)
     if isinstance(decoded, MnsMessage):
-        return [_from_mns(decoded)]
+        try:
+            signal = _from_mns(decoded)
+        except EventDecodeError as exc:
+            element = UnusableElement(index=0, field=exc.field, rule=exc.rule)
+            raise EventDecodeError(exc.shape, exc.field, exc.rule, (element,)) from None
+        return AlarmReading(signals=(signal.model_copy(update={"index": 0}),))
     fail(decoded.shape, ROOT, f"{decoded.shape} events carry no alarm")
+
+
+def _from_batch(batch: EventBatch) -> AlarmReading:
+    signals: list[AlarmSignal] = []
+    unusable = list(batch.unusable)
+    for index, event in batch.indexed():
+        try:
+            signal = _from_cloudevent(event, f"[{index}]")
+        except EventDecodeError as exc:
+            unusable.append(UnusableElement(index=index, field=exc.field, rule=exc.rule))
+            continue
+        signals.append(signal.model_copy(update={"index": index}))
+    unusable.sort(key=lambda element: element.index)
+    if not signals:
+        raise nothing_usable(EventBatch.shape, unusable)
+    return AlarmReading(signals=tuple(signals), unusable=tuple(unusable))
 
 
 def _from_cloudevent(event: CloudEvent, path: str) -> AlarmSignal:
@@ -167,6 +211,7 @@ def _cms_signal(alarm: CmsThresholdAlarm, transport: str, delivery: str | None) 
         source="cms_alarm",
         rule=alarm.rule_id,
         state=alarm.alert_state,
+        carried=f"alertState {alarm.alert_state}",
         instance_ids=_unique([dims.get("instanceId", "")]),
         disk_ids=_unique([dims.get("diskId", "")]),
         occurred_at=alarm.timestamp,
@@ -175,24 +220,36 @@ def _cms_signal(alarm: CmsThresholdAlarm, transport: str, delivery: str | None) 
     )
 
 
-def _system_state(event: EcsSystemEvent) -> str:
+def _system_state(event: EcsSystemEvent) -> tuple[str, str]:
+    """The alarm state of a system event, and what the event carried to give it."""
     parts = event.name.split(":")
     family = parts[1] if len(parts) > 1 else ""
     content = event.content
-    if (event.level or "").upper() in _ALERT_LEVELS:
-        return "ALERT"
+    level = (event.level or "").upper()
     if family.startswith(_INCIDENT_FAMILIES):
         status = content.get("eventStatus")
         if not isinstance(status, str):
             status = parts[2] if len(parts) > 2 else ""
-        return "OK" if status in _RESOLVED else "ALERT"
-    if family == "StateChange":
-        state = content.get("state")
-        if state == "Stopped":
-            return "ALERT"
-        if state == "Running":
-            return "OK"
-    return "INFO"
+        if status:
+            state = "OK" if status in _RESOLVED and level not in _ALERT_LEVELS else "ALERT"
+            return state, f"status {status}"
+        return "ALERT", f"{event.name} (no status)"
+    if family == "StateChange" and isinstance(content.get("state"), str):
+        carried = content["state"]
+        if level in _ALERT_LEVELS or carried == "Stopped":
+            return "ALERT", f"state {carried}"
+        return ("OK" if carried == "Running" else "INFO"), f"state {carried}"
+    if level in _ALERT_LEVELS:
+        return "ALERT", f"{event.name} at level {level}"
+    return "INFO", f"{event.name} at level {level or 'unset'}"
+
+
+def _identity(event: EcsSystemEvent, fallback: str) -> str:
+    """The platform's id of the incident, where the event carries one (module docstring)."""
+    event_id = event.content.get("eventId")
+    if isinstance(event_id, str) and event_id:
+        return f"ecs-system-event:{event_id}"
+    return fallback
 
 
 def _system_ids(event: EcsSystemEvent) -> tuple[list[str], list[str]]:
@@ -229,13 +286,15 @@ def _system_signal(
         "delivery_id": delivery,
     }
     instances, disks = _system_ids(event)
+    state, carried = _system_state(event)
     return AlarmSignal(
         source="system_event",
         rule=event.name,
-        state=_system_state(event),
+        state=state,
+        carried=carried,
         instance_ids=_unique(instances),
         disk_ids=_unique(disks),
         occurred_at=event.event_time,
-        dedupe_id=dedupe_id,
+        dedupe_id=_identity(event, dedupe_id),
         detail=detail,
     )

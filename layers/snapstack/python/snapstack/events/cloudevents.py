@@ -15,6 +15,10 @@ amqp:Queue:SendMessage   rabbitmq    data.body            data.props.messageId
 
 The body is returned as delivered: a string, or (Kafka with the JSON data format, RabbitMQ)
 already-parsed JSON; Kafka's binary format is base64 text, which only the reader can tell.
+
+A batch is decoded element by element: an element that is not a usable CloudEvent is kept in
+``EventBatch.unusable`` (its index and reason) and the others are decoded as if each had come
+alone. Only a batch with no usable element at all is an error.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from snapstack.events._wire import ROOT, Node, decoding, json_type, preview
+from snapstack.events.errors import EventDecodeError, UnusableElement, nothing_usable
 
 QueueKind = Literal["mns_queue", "rocketmq", "kafka", "rabbitmq"]
 QUEUE_TYPES: dict[str, QueueKind] = {
@@ -98,34 +103,52 @@ class QueueMessage(BaseModel):
 
 
 class EventBatch(BaseModel):
-    """An event-stream delivery: a non-empty JSON array of CloudEvents."""
+    """An event-stream delivery: a non-empty JSON array of CloudEvents.
+
+    ``events`` are the usable elements, ``positions`` their indexes in the delivered array, and
+    ``unusable`` the elements that are not CloudEvents, each with its index and reason.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     shape: ClassVar[str] = "batch"
 
     events: tuple[CloudEvent, ...]
+    positions: tuple[int, ...]
+    unusable: tuple[UnusableElement, ...] = ()
 
     @classmethod
     @decoding("batch")
     def from_json(cls, value: Any) -> EventBatch:
-        """Decode a JSON array of CloudEvents; raises EventDecodeError naming the bad element."""
+        """Decode a JSON array of CloudEvents, each element on its own.
+
+        Raises EventDecodeError when the value is not a non-empty array, or when no element is
+        a usable CloudEvent (naming the first one, with every element's reason attached).
+        """
         node = Node(cls.shape, ROOT, value)
         if not isinstance(value, list):
             node.fail(f"must be a JSON array of CloudEvents (got {json_type(value)})")
         if not value:
             node.fail("an event batch must hold at least one event")
-        events = []
-        for item in node.items():
-            if not isinstance(item.value, dict) or "specversion" not in item.value:
-                item.fail(
-                    f"is not a CloudEvent (a JSON object with specversion; got {json_type(item.value)})"
-                )
-            events.append(CloudEvent.from_json(item.value, item.path))
-        return cls(events=tuple(events))
+        events: list[CloudEvent] = []
+        positions: list[int] = []
+        unusable: list[UnusableElement] = []
+        for index, item in enumerate(node.items()):
+            try:
+                if not isinstance(item.value, dict) or "specversion" not in item.value:
+                    item.fail(
+                        f"is not a CloudEvent (a JSON object with specversion; got {json_type(item.value)})"
+                    )
+                events.append(CloudEvent.from_json(item.value, item.path))
+                positions.append(index)
+            except EventDecodeError as exc:
+                unusable.append(UnusableElement(index=index, field=exc.field, rule=exc.rule))
+        if not events:
+            raise nothing_usable(cls.shape, unusable)
+        return cls(events=tuple(events), positions=tuple(positions), unusable=tuple(unusable))
 
-    def messages(self) -> tuple[QueueMessage, ...]:
-        """The message each element carries (see ``queue_message``); raises EventDecodeError."""
-        return tuple(queue_message(event, f"[{i}]") for i, event in enumerate(self.events))
+    def indexed(self) -> tuple[tuple[int, CloudEvent], ...]:
+        """Each usable element with its index in the delivered array."""
+        return tuple(zip(self.positions, self.events, strict=True))
 
 
 @decoding("cloudevent")

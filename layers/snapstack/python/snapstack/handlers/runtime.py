@@ -22,6 +22,9 @@ decided is raised too, for the same reason, and so is ``InvocationFailed`` when 
 stopped the invocation (the token table refused our credentials or is missing; an account- or
 credential-level ECS error) or when listing failed after some disks were decided (it carries the
 summary so far). Bad input is never raised: a retry cannot fix it.
+A configuration that cannot be used is raised as ``ConfigError`` (error_code ``ConfigError``,
+metric ``ConfigErrors``): it is not the event's fault, so it must fail the invocation where FC
+records and alerts on it, not pass quietly as bad input on every run.
 
 The token table is opened once per process and URL, and handed the invocation's credentials
 (from the FC context) on every invocation, so STS rotation never leaves it signing with stale
@@ -41,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from snapstack.config import ConfigError, lease_seconds, token_table_url
 from snapstack.ecs.errors import EcsError, InvalidRequest
-from snapstack.events.errors import EventDecodeError
+from snapstack.events.errors import EventDecodeError, UnusableElement
 from snapstack.execute import (
     DEFAULT_MAX_DELIVERIES,
     RUN_BATCH,
@@ -54,7 +57,7 @@ from snapstack.execute import (
     log_decision,
 )
 from snapstack.invocation import Invocation
-from snapstack.observability import bind_invocation, emit_metrics, log_fields
+from snapstack.observability import INVOCATION_FAILED, bind_invocation, emit_metrics, log_fields
 from snapstack.ratelimit import RateLimiter
 from snapstack.summary import DEFAULT_SUMMARY_DISKS, Tally, bounded_notes
 from snapstack.tokens.base import TokenTableError, default_owner
@@ -132,6 +135,7 @@ class Plan:
     results: list[DiskResult] = field(default_factory=list)  # decided without ECS (denied, invalid)
     labels: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    unusable: list[UnusableElement] = field(default_factory=list)  # batch elements acted on by no one
     pages: Iterator[Batch] | None = None
 
     def batches(self, labels: Mapping[str, str]) -> Iterator[Batch]:
@@ -190,6 +194,13 @@ class Runtime:
         return self._ecs
 
 
+def invocation_table(invocation: Invocation) -> TokenTable:
+    """The configured token table, holding ``invocation``'s credentials (for planners too)."""
+    table = table_for(token_table_url())
+    _hand_credentials(table, invocation)
+    return table
+
+
 def table_for(url: str) -> TokenTable:
     """The process's token table for ``url`` (opened once, reused by later invocations)."""
     if url not in _tables:
@@ -227,10 +238,17 @@ def prepare(
         if not stream:
             plan.materialise()
         return runtime, plan
-    except (EventDecodeError, ConfigError, BadInput, InvalidRequest) as exc:
+    except ConfigError as exc:
+        logger.error("configuration error: nothing was done", extra=_error_fields(exc))
+        emit_metrics(invocation, {"policy": "", "trigger": trigger}, {"ConfigErrors": 1}, [])
+        raise
+    except (EventDecodeError, BadInput, InvalidRequest) as exc:
         return runtime, _bad_input(invocation, logger, trigger, exc)
     except (EcsError, TokenTableError, DependencyUnavailable) as exc:
-        logger.error("invocation failed before any disk was decided", extra=_error_fields(exc))
+        logger.error(
+            "invocation failed before any disk was decided",
+            extra={"alert": INVOCATION_FAILED, **_error_fields(exc)},
+        )
         raise
 
 
@@ -260,7 +278,8 @@ def invoke(
     if executor is not None and executor.fatal is not None:
         fatal = executor.fatal
         logger.error(
-            "invocation failed: FC retries it", extra=log_fields(error_code=fatal.code, error=fatal.message)
+            "invocation failed: FC retries it",
+            extra=log_fields(alert=INVOCATION_FAILED, error_code=fatal.code, error=fatal.message),
         )
         raise InvocationFailed(fatal.code, fatal.message, summary)
     if (summary["deferred"] or summary["in_progress"] or stopped) and _retry_incomplete():
@@ -282,8 +301,7 @@ def _execute(runtime: Runtime, plan: Plan, trigger: str, tally: Tally) -> Execut
         if not made:
             from snapstack.retention.quota import QuotaGuard
 
-            table = table_for(token_table_url())
-            _hand_credentials(table, invocation)
+            table = invocation_table(invocation)
             # DescribeSnapshots is throttled apart from CreateSnapshot: it gets a limiter of its own.
             describe = RateLimiter(plan.policy.rate_limit).acquire
             made.append(
@@ -323,11 +341,17 @@ def _execute(runtime: Runtime, plan: Plan, trigger: str, tally: Tally) -> Execut
         executor().stream(chain([first], batches), plan.policy.concurrency, tally.add)
     except (EcsError, TokenTableError, DependencyUnavailable) as exc:
         if not tally.total:
-            logger.error("invocation failed before any disk was decided", extra=_error_fields(exc))
+            logger.error(
+                "invocation failed before any disk was decided",
+                extra={"alert": INVOCATION_FAILED, **_error_fields(exc)},
+            )
             raise
         code = getattr(exc, "code", None) or type(exc).__name__
         plan.notes.append(f"listing failed after {tally.total} disk(s): {exc}")
-        logger.error("listing failed mid-run: FC retries the event", extra=_error_fields(exc))
+        logger.error(
+            "listing failed mid-run: FC retries the event",
+            extra={"alert": INVOCATION_FAILED, **_error_fields(exc)},
+        )
         raise InvocationFailed(code, str(exc), summarise(invocation, trigger, plan, tally)) from exc
     finally:
         runtime.slot_records = None
@@ -346,6 +370,7 @@ def summarise(
         **plan.labels,
         **tally.counts(),
         "notes": bounded_notes(plan.notes),
+        "unusable": [u.as_dict() for u in plan.unusable],
         "errors": tally.errors(),
         "disks": tally.disks(),
         "disks_omitted": tally.omitted,
@@ -372,6 +397,7 @@ def _metrics(
             "SnapshotsDeduplicated": tally.count(Outcome.DEDUPLICATED) + tally.count(Outcome.IN_PROGRESS),
             "SnapshotsDeferred": tally.count(Outcome.DEFERRED),
             "SnapshotsSkipped": tally.count(Outcome.SKIPPED),
+            "SnapshotsDenied": tally.count(Outcome.DENIED),
             "SnapshotsFailed": tally.count(Outcome.FAILED),
             "Throttled": stats.errors["Throttling"] + stats.errors["Throttling.User"],
             **quota,  # the quota guard's: QuotaPruned, QuotaPruneFailed, QuotaBlocked
@@ -391,6 +417,7 @@ def _bad_input(invocation: Invocation, logger: Logger, trigger: str, exc: Except
         "error": fields,
         **{outcome.value: 0 for outcome in Outcome},
         "errors": [],
+        "unusable": [u.as_dict() for u in getattr(exc, "elements", ())],
         "disks": [],
         "disks_omitted": 0,
     }
@@ -401,7 +428,9 @@ def _error_fields(exc: Exception) -> dict[str, Any]:
         return log_fields(
             error_code="BadEvent", source=f"event ({exc.shape})", field=exc.field, rule=exc.rule
         )
-    if isinstance(exc, ConfigError | BadInput):
+    if isinstance(exc, ConfigError):
+        return log_fields(error_code="ConfigError", source=exc.source, field=exc.field, rule=exc.rule)
+    if isinstance(exc, BadInput):
         return log_fields(error_code="BadInput", source=exc.source, field=exc.field, rule=exc.rule)
     if isinstance(exc, InvalidRequest):
         return log_fields(error_code=exc.code, source="request", field=exc.field, rule=exc.rule)

@@ -18,6 +18,7 @@ from snapstack.ecs.errors import InvalidRequest
 from snapstack.ecs.request import MAX_TAGS, CreateSnapshotRequest, SnapshotTag
 from snapstack.policy import naming
 from snapstack.policy.retention import Retention
+from snapstack.policy.rpo import parse_duration, rpo_of
 from snapstack.policy.schedule import parse_period, parse_zone
 
 _POLICY_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -69,6 +70,7 @@ class Policy(BaseModel):
     time_zone: str = "UTC"
     concurrency: int = Field(default=8, ge=1, le=64)
     rate_limit: float = Field(default=20.0, gt=0, le=1000, description="CreateSnapshot calls per second")
+    rpo: str | None = None  # how old the newest snapshot may get (policy/rpo.py); default period + grace
     retention: Retention | None = None  # pruning of the policy's own snapshots (policy/retention.py)
 
     @field_validator("name")
@@ -82,6 +84,13 @@ class Policy(BaseModel):
     @classmethod
     def _period(cls, value: str) -> str:
         parse_period(value)
+        return value
+
+    @field_validator("rpo")
+    @classmethod
+    def _rpo(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
         return value
 
     @field_validator("time_zone")
@@ -138,6 +147,11 @@ class Policy(BaseModel):
     def period_delta(self) -> timedelta:
         """The schedule period."""
         return parse_period(self.period)
+
+    @property
+    def rpo_delta(self) -> timedelta:
+        """The RPO: ``rpo`` when set, else the period plus a grace (``policy/rpo.py``)."""
+        return rpo_of(self.rpo, self.period_delta)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -1,8 +1,11 @@
 """Snapshot names, descriptions and tags, rendered from a policy and checked against the contract.
 
-Templates use ``str.format`` fields from a fixed set (``TEMPLATE_FIELDS``); an unknown field
-or a rendering that breaks a SnapshotName/Description rule is a policy error, found when the
-policy is loaded, not when the first snapshot is attempted.
+Templates use plain ``{field}`` placeholders from a fixed set (``TEMPLATE_FIELDS``), with
+``{{``/``}}`` for literal braces. An unknown field, a positional ``{}``, an attribute or index
+(``{disk_id.x}``, ``{disk_id[0]}``), a conversion (``{disk_id!r}``), a format spec
+(``{disk_id:>9}``) or an unbalanced brace is a policy error, found when the policy is loaded:
+rendering a checked template cannot raise, so no invocation ever meets a KeyError. A rendering
+that breaks a SnapshotName/Description rule is found at load time too (``model.Policy``).
 
 Text that comes from events (a manifest's or an invoker's reason, an alarm's rule id, an object
 key) is untrusted: ``clean_text`` bounds it and drops what could forge or hide content in a log
@@ -89,16 +92,24 @@ def name_part(text: str, limit: int = SLOT_LABEL_MAX) -> str:
     return f"{head}-{digest}" if head else digest
 
 
-def template_fields(template: str) -> set[str]:
-    """The field names a template uses."""
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-
-
 def check_template(template: str, what: str) -> None:
-    """Raise ValueError when the template names a field outside ``TEMPLATE_FIELDS``."""
-    unknown = template_fields(template) - TEMPLATE_FIELDS
-    if unknown:
-        raise ValueError(f"{what}: unknown field(s) {sorted(unknown)}; allowed: {sorted(TEMPLATE_FIELDS)}")
+    """Raise ValueError naming ``what`` unless every placeholder is a plain ``{field}`` from
+    ``TEMPLATE_FIELDS`` (see the module docstring)."""
+    allowed = ", ".join("{" + f + "}" for f in sorted(TEMPLATE_FIELDS))
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:  # a lone "{" or "}"
+        raise ValueError(f"{what}: {exc} (write {{{{ or }}}} for a literal brace)") from None
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        if name not in TEMPLATE_FIELDS:
+            raise ValueError(f"{what}: unknown placeholder {shown}; allowed: {allowed}")
+        if spec or conversion:
+            raise ValueError(
+                f"{what}: placeholder {shown} takes no conversion or format spec; write {{{name}}}"
+            )
 
 
 def check_untrusted_fields(template: str, what: str) -> None:

@@ -7,11 +7,13 @@ A record is keyed by a *slot token* (``slots.client_token``). Its states::
                            +--------fail---------+--> FAILED(retryable)  --claim--> CLAIMED (RETRY)
                                                  +--> FAILED(final)      --rearm--> FAILED(retryable)
     CLAIMED/SENT whose lease ran out --claim by another owner--> CLAIMED (TAKEOVER)
+    CREATED whose snapshot ended ``failed`` at ECS --reopen--> FAILED(retryable), next generation
 
 - CLAIMED: ``owner`` holds the slot until ``lease_until``; it has sent nothing in this attempt.
 - SENT: the owner is about to send, or has sent, CreateSnapshot with the ClientToken of
   ``generation`` (``slots.client_token_at``). Written *before* the request leaves.
-- CREATED: ``snapshot_id`` is the slot's snapshot. Nothing moves a record out of it.
+- CREATED: ``snapshot_id`` is the slot's snapshot. Only ``reopen`` moves a record out of it, when
+  ECS reports that very snapshot ``failed`` (the reconciler's check, ``snapstack/reconcile``).
 - FAILED: ``error_code`` and ``detail`` say why; ``retryable`` records may be claimed again at
   once (the next attempt), final ones only after an operator's ``rearm`` (``snapstack tokens retry``).
 
@@ -28,7 +30,8 @@ Fields every transition keeps (so a reconciler or a later attempt can act safely
 
 Who may take what: only the owner of a live lease writes ``mark_sent``/``renew_lease``/``complete``/
 ``fail`` (each is a compare-and-set against the version it holds, so a taken-over owner gets
-``LeaseLost`` and must stop); anyone may ``claim``; ``rearm`` is an operator's act on FAILED only.
+``LeaseLost`` and must stop); anyone may ``claim``; ``rearm`` is an operator's (or the
+reconciler's) act on FAILED only; ``reopen`` is the reconciler's on CREATED only.
 
 Every transition is one of two primitives a backend provides — put-if-absent, and compare-and-set
 on the record's ``version`` — so the state machine lives here, once, and two takers can never both
@@ -50,7 +53,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -126,6 +129,11 @@ class ClaimResult(BaseModel):
     def owned(self) -> bool:
         """True when the caller holds the token and should go on to create the snapshot."""
         return self.outcome in OWNED_OUTCOMES
+
+
+#: ``update_record``'s callback: (the live record or None, the table's clock) -> the record's next
+#: ``(meta, expires_at)``, or None to leave it as it stands.
+RecordChange: TypeAlias = Callable[["TokenRecord | None", float], "tuple[Mapping[str, str], float] | None"]
 
 
 class TokenTableError(Exception):
@@ -408,6 +416,45 @@ class TokenTable(abc.ABC):
                 return armed
         raise TokenTableError(f"token {token}: could not re-arm after repeated races")
 
+    def reopen(self, token: str, snapshot_id: str, *, detail: str) -> TokenRecord:
+        """CREATED(``snapshot_id``) -> FAILED(retryable): ECS reported the slot's snapshot ``failed``.
+
+        The slot needs a new snapshot, made with the next ClientToken generation (the current one
+        is ECS's record of the failed snapshot and would replay it), by whoever claims it next.
+        The delivery count restarts (the slot had succeeded once), nothing is in doubt (the failed
+        snapshot is known, and tag lookups skip failed snapshots). ``LookupError`` when there is
+        no live record; ``RearmRefused`` when the record no longer holds that snapshot (another
+        reconciler reopened it first, or it moved on).
+        """
+        for _ in range(8):
+            current = self.get(token)
+            if current is None:
+                raise LookupError(f"token {token}: no live record")
+            if current.state is not TokenState.CREATED or current.snapshot_id != snapshot_id:
+                raise RearmRefused(
+                    f"token {token}: {current.state.value} with {current.snapshot_id}, not {snapshot_id}"
+                )
+            now = self.clock()
+            reopened = current.model_copy(
+                update={
+                    "state": TokenState.FAILED,
+                    "snapshot_id": None,
+                    "error_code": "SnapshotFailed",
+                    "retryable": True,
+                    "detail": detail,
+                    "attempts": 0,
+                    "generation": current.generation + 1,
+                    "in_doubt": False,
+                    "lease_until": 0.0,
+                    "version": current.version + 1,
+                    "updated_at": now,
+                    "expires_at": max(current.expires_at, now + self.record_ttl_seconds),
+                }
+            )
+            if self._cas(current.version, reopened):
+                return reopened
+        raise TokenTableError(f"token {token}: could not reopen after repeated races")
+
     def get(self, token: str) -> TokenRecord | None:
         """The live record of ``token``, or None (expired records read as absent)."""
         record = self._get(token)
@@ -429,11 +476,91 @@ class TokenTable(abc.ABC):
         rows = [r for r in self._scan() if r.expires_at > now and (state is None or r.state is state)]
         return sorted(rows, key=lambda r: r.updated_at, reverse=True)
 
+    def unfinished_records(self) -> list[TokenRecord]:
+        """Live records that are not CREATED (claimed, sent, failed of either kind), oldest first:
+        what a reconciler looks through. A backend may narrow its scan (``_scan_unfinished``)."""
+        now = self.clock()
+        rows = [
+            r for r in self._scan_unfinished() if r.expires_at > now and r.state is not TokenState.CREATED
+        ]
+        return sorted(rows, key=lambda r: r.created_at)
+
+    def _scan_unfinished(self) -> Iterator[TokenRecord]:
+        """Stored records that may not be CREATED (a superset is fine: the caller filters again)."""
+        return self._scan()
+
     def purge(self) -> int:
         """Delete expired records; returns how many went."""
         now = self.clock()
         expired = [r.token for r in self._scan() if r.expires_at <= now]
         return sum(1 for token in expired if self._delete_if_expired(token, now))
+
+    # -- records beside the claims ----------------------------------------------------------------
+
+    def update_record(
+        self,
+        key: str,
+        owner: str,
+        change: RecordChange,
+        *,
+        state: TokenState = TokenState.CREATED,
+    ) -> TokenRecord | None:
+        """Read, change and write one record atomically: state kept beside the claims (an alarm's
+        cooldown window, what an event was mapped to), under a key no ClientToken uses.
+
+        ``change(current, now)`` gets the live record (None when there is none or it expired) and
+        the table's clock, and returns the record's next ``meta`` and ``expires_at`` (epoch
+        seconds), or None to leave the record as it stands. A new record is written with
+        put-if-absent, a change to an existing one with compare-and-set on the version read; if
+        another writer got there first, ``change`` runs again on what that writer left. So two
+        concurrent callers can never both act on the same old record, and ``change`` must depend
+        only on its arguments (it may record its verdict in the caller's variables: the last
+        call's verdict is the one that was written).
+
+        The record is written with ``state``, ``owner``, ``meta``, ``created_at``,
+        ``updated_at``, ``expires_at`` and ``version`` only (the claim fields keep their
+        defaults). Returns the record as it stands afterwards (None when there was none and
+        ``change`` made none). Raises TokenTableUnavailable when the backend does not answer, and
+        TokenTableError after 8 lost races in a row.
+        """
+        for _ in range(8):
+            now = self.clock()
+            current = self._get(key)
+            if current is not None and current.expires_at <= now:
+                current = None  # reads as absent; put-if-absent replaces it
+            update = change(current, now)
+            if update is None:
+                return current
+            meta, expires_at = dict(update[0]), float(update[1])
+            if current is None:
+                record = TokenRecord(
+                    token=key,
+                    state=state,
+                    owner=owner,
+                    # From the clock in ms, as in ``claim``: never a version an expired record had.
+                    version=int(now * 1000),
+                    meta=meta,
+                    created_at=now,
+                    updated_at=now,
+                    expires_at=expires_at,
+                )
+                # (a write whose answer was lost reads back as this very record)
+                if self._put_if_absent(record) or self._get(key) == record:
+                    return record
+            else:
+                record = current.model_copy(
+                    update={
+                        "state": state,
+                        "owner": owner,
+                        "version": current.version + 1,
+                        "meta": meta,
+                        "updated_at": now,
+                        "expires_at": expires_at,
+                    }
+                )
+                if self._cas(current.version, record):
+                    return record
+        raise TokenTableError(f"record {key}: could not settle an update after repeated races")
 
     # -- helpers ----------------------------------------------------------------------------------
 

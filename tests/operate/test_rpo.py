@@ -1,0 +1,173 @@
+"""The RPO check and ``snapstack report`` against the emulator, on its virtual clock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devkit import exitcodes
+from devkit.cli import main
+from devkit.emulator.models import iso
+from tests.operate.conftest import World, policy
+
+A, B = "d-web-01-data", "d-web-02-data"
+HOUR = 3600
+
+
+def logged(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def report(world: World, *extra: str) -> list[str]:
+    creds = world.emulator.credentials
+    return [
+        "report",
+        "--token-table",
+        world.token_table,
+        "--endpoint",
+        world.emulator.endpoint,
+        "--access-key-id",
+        creds.access_key_id,
+        "--access-key-secret",
+        creds.access_key_secret,
+        "--now",
+        iso(world.now),
+        *extra,
+    ]
+
+
+@pytest.fixture
+def breached(world: World) -> World:
+    """Daily backups of A and B (UTC, RPO 30 h): both made on day 1; on day 2 B's failed (its disk
+    is in arrears), A's was made; now is day 2 + 8 h: B's newest snapshot is 32 h old, A's 8 h."""
+    world.configure(policy("daily", A, B, time_zone="UTC", rpo="30h"))
+    assert world.backup("daily").summary["created"] == 2  # type: ignore[index]
+    world.advance(24 * HOUR)
+    world.emulator.state.patch_disk(B, in_arrears=True)
+    day2 = world.backup("daily").summary  # type: ignore[assignment]
+    assert {d["disk_id"]: d["outcome"] for d in day2["disks"]} == {A: "created", B: "failed"}
+    world.advance(8 * HOUR)
+    return world
+
+
+def test_an_rpo_breach_is_reported_with_the_right_disk_and_age(
+    breached: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = breached
+    first_b = next(s for s in world.emulator.state.snapshots(B))
+    capsys.readouterr()
+    run = world.reconcile()
+
+    (breach,) = run["rpo"]["breaches"]
+    assert (breach["policy"], breach["disk_id"]) == ("daily", B)
+    assert (breach["age_seconds"], breach["rpo_seconds"]) == (32 * HOUR, 30 * HOUR)
+    assert (breach["last_snapshot_id"], breach["last_snapshot_time"]) == (
+        first_b["snapshot_id"],
+        "2024-06-01T00:00:00Z",
+    )
+    assert run["rpo"]["policies"] == [
+        {"policy": "daily", "rpo_seconds": 30 * HOUR, "checked": 2, "breaches": 1}
+    ]
+    assert run["notes"] == [f"RPO breach: daily {B}: {breach['reason']}"]
+    lines = logged(capsys.readouterr().out)
+    (error,) = [entry for entry in lines if entry.get("alert") == "RpoBreach"]
+    assert (error["level"], error["disk_id"], error["policy"], error["age_seconds"]) == (
+        "ERROR",
+        B,
+        "daily",
+        32 * HOUR,
+    )
+    (metric,) = [entry for entry in lines if "RpoBreachAgeSeconds" in entry]
+    assert (metric["disk_id"], metric["policy"], metric["RpoBreachAgeSeconds"]) == (B, "daily", 32.0 * HOUR)
+    (per_policy,) = [entry for entry in lines if "RpoBreaches" in entry]
+    assert (per_policy["RpoBreaches"], per_policy["RpoWorstAgeSeconds"]) == (1.0, 32.0 * HOUR)
+
+
+def test_the_report_shows_the_breach_and_the_failure_with_its_reason(
+    breached: World, capfd: pytest.CaptureFixture[str]
+) -> None:
+    world = breached
+    assert main(report(breached)) == exitcodes.FAILED
+    out, err = capfd.readouterr()
+    assert err == ""
+    table = out.splitlines()
+    assert table[0].split() == [
+        "policy",
+        "disk",
+        "snapshot",
+        "created",
+        "status",
+        "age",
+        "rpo",
+        "verdict",
+        "open",
+        "failed",
+    ]
+    rows = {line.split()[1]: line.split() for line in table[2:4]}
+    made = {
+        s["disk_id"]: s["snapshot_id"]
+        for s in world.emulator.state.snapshots()
+        if s["status"] == "accomplished"
+    }
+    assert rows[A][2:] == [made[A], "2024-06-02T00:00:00Z", "accomplished", "8h0m", "1d6h", "ok", "-", "-"]
+    assert rows[B][2:] == [
+        made[B],
+        "2024-06-01T00:00:00Z",
+        "accomplished",
+        "1d8h",
+        "1d6h",
+        "BREACH",
+        "-",
+        "1",
+    ]
+    assert f"daily {B} 20240602: DiskInArrears: " in out  # the failure, with its reason
+    assert "at 2024-06-02T08:00:00Z: 2 disk(s), 1 RPO breach(es)" in out
+
+    assert main(report(world, "--json")) == exitcodes.FAILED
+    doc = json.loads(capfd.readouterr().out)
+    (daily,) = doc["policies"]
+    disks = {d["disk_id"]: d for d in daily["disks"]}
+    assert (disks[B]["verdict"], disks[B]["age_seconds"], disks[A]["age_seconds"]) == (
+        "breach",
+        32 * HOUR,
+        8 * HOUR,
+    )
+    (failure,) = disks[B]["failures"]
+    assert (failure["error_code"], failure["current"]) == ("DiskInArrears", True)
+    assert doc["breaches"] == 1 and doc["now"] == "2024-06-02T08:00:00Z"
+
+
+def test_the_report_exit_code_follows_what_needs_attention(
+    world: World, capfd: pytest.CaptureFixture[str]
+) -> None:
+    world.configure(policy("daily", A, time_zone="UTC"))
+    world.backup("daily")
+    assert main(report(world)) == exitcodes.OK  # a new snapshot (progressing); the disk is in its first RPO
+    capfd.readouterr()
+    world.advance(HOUR)
+    world.emulator.state.patch_disk(A, transferring=True)
+    world.advance(24 * HOUR)
+    world.backup("daily")  # day 2: deferred, open
+    assert main(report(world)) == exitcodes.INCOMPLETE
+    assert "deferred (IncorrectDiskStatus.Transferring)" in capfd.readouterr().out
+    assert main(report(world, "--policy", "weekly")) == exitcodes.USAGE
+    assert (
+        "--policy weekly: not in the configuration (daily) nor in the token table" in capfd.readouterr().err
+    )
+    assert main(report(world, "--token-table", f"sqlite:///{Path('/nonexistent')}/t.db")) == exitcodes.USAGE
+
+
+def test_a_disk_without_a_snapshot_gets_one_rpo_from_its_creation_and_never_started_ones_are_skipped(
+    world: World,
+) -> None:
+    never_started = "d-batch-01-system"  # its instance was never started: nothing to back up
+    world.configure(policy("daily", A, never_started, time_zone="UTC"))  # RPO: 1 d + 6 h
+    world.advance(30 * HOUR)
+    assert world.reconcile()["rpo"]["breaches"] == []
+    world.advance(1)
+    (breach,) = world.reconcile()["rpo"]["breaches"]
+    assert (breach["disk_id"], breach["age_seconds"]) == (A, 30 * HOUR + 1)
+    assert "no accomplished snapshot of this policy; the disk is 1d6h old" in breach["reason"]
