@@ -18,11 +18,12 @@ import contextlib
 import http.client
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,27 @@ def verdict(ok: bool, ratio: str = "") -> str:
     return f"{ratio}  {word}" if ratio else word
 
 
+def spread(values: Sequence[float]) -> str:
+    """How far ``values`` scatter around their median: half their range, as a share of it.
+
+    ``"-"`` for a single value (one round shows no spread).
+    """
+    if len(values) < 2:
+        return "-"
+    middle = statistics.median(values)
+    half = (max(values) - min(values)) / 2
+    return f"±{half / middle:.1%}" if middle else f"±{half:g}"
+
+
+def rounds_line(name: str, values: Sequence[float], unit: str, fmt: str = "{:.1f}") -> str:
+    """``name: median unit (spread, n rounds: v1 v2 ...)`` for a benchmark's printed output."""
+    each = " ".join(fmt.format(v) for v in values)
+    return (
+        f"{name}: {fmt.format(statistics.median(values))} {unit} "
+        f"(spread {spread(values)}, {len(values)} round(s): {each})"
+    )
+
+
 def format_table(rows: list[Row]) -> str:
     """The rows as a fixed-width text table."""
     head = Row("benchmark", "measured", "target", "ratio / verdict")
@@ -86,6 +108,20 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set, in MB: ``VmHWM``, the high-water mark of its own memory.
+
+    Not ``getrusage``: Linux carries a parent's peak across fork and exec into the child's
+    ``ru_maxrss``, and a benchmark's parent has just built a whole generated fleet (see
+    ``exec_mmap`` and ``setmax_mm_hiwater_rss`` in the kernel's ``fs/exec.c``).
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 # --- the emulator in its own process ------------------------------------------------------------------
 
 
@@ -96,10 +132,12 @@ class Emulator:
     endpoint: str
     process: subprocess.Popen[str] | None = None  # None: started elsewhere (another process owns it)
 
-    def control(self, method: str, route: str, body: Mapping[str, Any] | None = None) -> Any:
-        """Call ``/_emulator/<route>``; returns the decoded JSON answer."""
+    def control(
+        self, method: str, route: str, body: Mapping[str, Any] | None = None, *, timeout: float = 30
+    ) -> Any:
+        """Call ``/_emulator/<route>``; returns the decoded JSON answer (``timeout`` s to wait for it)."""
         host, port = self.endpoint.rsplit(":", 1)
-        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
         try:
             data = json.dumps(body).encode() if body is not None else b""
             conn.request(method, f"/_emulator/{route}", body=data, headers={"Content-Length": str(len(data))})

@@ -33,6 +33,7 @@ from bench.harness import (
     TRIGGER_TIME,
     Emulator,
     emulator_process,
+    peak_rss_mb,
     quiet_credentials_chain,
     record,
     run_function,
@@ -67,19 +68,6 @@ def config(snapshots: int) -> dict[str, object]:
             }
         ]
     }
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set, in MB: ``VmHWM``, the high-water mark of its own memory.
-
-    Not ``getrusage``: Linux carries a parent's peak across fork and exec into the child's
-    ``ru_maxrss``, and the parent here has just built a fleet of 300,000 snapshots.
-    """
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def child(endpoint: str, snapshots: int) -> int:

@@ -196,7 +196,7 @@ def test_the_allow_list_only_narrows(ecs, allow, kept):
 def large() -> Iterator[tuple[EcsEmulator, EcsClient]]:
     from devkit.emulator.fleet import generate_fleet
 
-    with EcsEmulator(fleet=generate_fleet(200, snapshot_seconds=0)) as emu:
+    with EcsEmulator(fleet=generate_fleet(600, snapshot_seconds=0)) as emu:
         creds = emu.credentials
         config = EcsConfig(REGION, endpoint=emu.endpoint, protocol="http", retry=RetryPolicy(max_attempts=1))
         yield emu, EcsClient(config, Credentials(creds.access_key_id, creds.access_key_secret))
@@ -213,12 +213,12 @@ def describe_calls(large: tuple[EcsEmulator, EcsClient], selector: dict[str, Any
 @pytest.mark.parametrize(
     ("selector", "calls", "disks"),
     [
-        ({"all_disks": True}, 2, 200),  # 100 a page
+        ({"all_disks": True}, 2, 600),  # 500 a page (DescribeDisks MaxResults)
         ({"disk_ids": [f"d-gen-{n:06d}" for n in range(199)]}, 2, 199),  # 100 ids a call
-        ({"disk_ids": [f"d-gen-{n:06d}" for n in range(201)]}, 3, 200),  # d-gen-000200 does not exist
+        ({"disk_ids": [f"d-gen-{n:06d}" for n in range(599, 800)]}, 3, 1),  # only d-gen-000599 exists
         ({"instance_ids": [f"i-gen-{n:05d}" for n in range(20)]}, 20, 80),  # up to 20: a call each
         ({"instance_ids": [f"i-gen-{n:05d}" for n in range(5)]}, 5, 20),
-        ({"instance_ids": [f"i-gen-{n:05d}" for n in range(21)]}, 2, 84),  # more: one region scan
+        ({"instance_ids": [f"i-gen-{n:05d}" for n in range(21)]}, 2, 84),  # more: one region scan, 2 pages
     ],
     ids=["scan", "ids-199", "ids-201", "instances-20", "instances-5", "instances-21"],
 )

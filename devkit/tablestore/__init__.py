@@ -5,8 +5,8 @@ versioned rows, TTL), ``responses`` the wire protocol (signatures, protobuf, pla
 error answers), ``server`` the HTTP server, ``testing`` helpers that wire the emulator to the
 Tablestore token table.
 
-Modelled operations: CreateTable, DescribeTable, ListTable, DeleteTable, PutRow, GetRow, UpdateRow,
-DeleteRow and GetRange, with row-existence and column conditions. Everything else is answered
+Modelled operations: CreateTable, DescribeTable, ListTable, DeleteTable, PutRow, GetRow, BatchGetRow,
+UpdateRow, DeleteRow and GetRange, with row-existence and column conditions. Everything else is answered
 with ``OTSParameterInvalid`` ("Unsupported operation"), and options the emulator does not model
 (secondary indexes, streams, encryption, transactions) are refused rather than ignored.
 """

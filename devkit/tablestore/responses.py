@@ -65,6 +65,10 @@ API_VERSION = "2015-12-31"
 # The SDK rejects answers whose date is further than this from its clock; the service does the same.
 MAX_CLOCK_SKEW = datetime.timedelta(minutes=15)
 CAPACITY_UNIT_BYTES = 4096
+#: Rows one BatchGetRow may read ("up to 100 rows",
+#: https://www.alibabacloud.com/help/en/tablestore/developer-reference/batch-get-row-in-python,
+#: and the API reference https://www.alibabacloud.com/help/doc-detail/27310.html).
+BATCH_GET_ROWS = 100
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _INT64_MAX = (1 << 63) - 1
 
@@ -293,7 +297,8 @@ def _no_transaction(message: Any) -> None:
 
 
 def _read_spec(message: Any) -> ReadSpec:
-    if message.HasField("token"):
+    token = message.DESCRIPTOR.fields_by_name["token"]  # optional in GetRow, repeated in BatchGetRow
+    if len(message.token) if token.label == token.LABEL_REPEATED else message.HasField("token"):
         raise parameter_invalid("Wide-row tokens are not supported by the Tablestore emulator.")
     time_range = None
     if message.HasField("time_range"):
@@ -484,6 +489,28 @@ def _get_row(store: Store, body: bytes) -> Any:
     return response
 
 
+def _batch_get_row(store: Store, body: bytes) -> Any:
+    """BatchGetRow: GetRow for each primary key, at most ``BATCH_GET_ROWS`` in all. A missing table
+    or a bad primary key fails the whole request, as the service's does (row-level failures, which
+    the service may answer with HTTP 200, do not happen here)."""
+    request = _parse(pb.BatchGetRowRequest, body)
+    rows = sum(len(table.primary_key) for table in request.tables)
+    if rows > BATCH_GET_ROWS:
+        raise parameter_invalid(f"Rows count exceeds the upper limit: {BATCH_GET_ROWS} (got {rows}).")
+    response = pb.BatchGetRowResponse()
+    for table in request.tables:
+        answer = response.tables.add()
+        answer.table_name = table.table_name
+        spec = _read_spec(table)
+        for raw in table.primary_key:
+            view = store.get_row(table.table_name, _primary_key(raw, "primary key"), spec)
+            row = answer.rows.add()
+            row.is_ok = True
+            row.row = b"" if view is None else encode_row(view.primary_key, view.cells)
+            _consumed(row, read=_units(len(row.row)))
+    return response
+
+
 def _get_range(store: Store, body: bytes) -> Any:
     request = _parse(pb.GetRangeRequest, body)
     _no_transaction(request)
@@ -514,6 +541,7 @@ OPERATIONS: dict[str, Callable[[Store, bytes], Any]] = {
     "DeleteTable": _delete_table,
     "PutRow": _put_row,
     "GetRow": _get_row,
+    "BatchGetRow": _batch_get_row,
     "UpdateRow": _update_row,
     "DeleteRow": _delete_row,
     "GetRange": _get_range,

@@ -10,6 +10,7 @@ tests/conftest.py) scales every scenario up for manual runs. Measurements are pr
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,21 @@ from devkit.local.template import Template, load_template
 from devkit.redis_server import RedisServer
 from tests.e2e.conftest import moto_endpoint, oss  # noqa: F401 - fixtures reused here
 from tests.reliability.support import FAST_RETRIES, MEASUREMENTS, ROOT
+
+SUMMARY_DISKS = "SNAPSTACK_SUMMARY_DISKS"
+
+
+@pytest.fixture(autouse=True, scope="package")
+def _every_disk_in_the_summary() -> Iterator[None]:
+    """The scenarios check every disk's outcome in the summary, whose per-disk detail is bounded
+    (1,000 by default, snapstack/summary.py); the --long sizes exceed that. Workers inherit it."""
+    saved = os.environ.get(SUMMARY_DISKS)
+    os.environ[SUMMARY_DISKS] = "100000"
+    yield
+    if saved is None:
+        os.environ.pop(SUMMARY_DISKS, None)
+    else:
+        os.environ[SUMMARY_DISKS] = saved
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,30 @@ def test_a_missing_row_reads_as_none(client: Any) -> None:
     assert read(client, "t", [("pk", "nothing")]) is None
 
 
+def test_batch_get_row_reads_up_to_100_rows_each_on_its_own(client: Any) -> None:
+    create_table(client)
+    for n in range(0, 100, 2):
+        client.put_row("t", Row([("pk", f"k{n:03d}")], [("n", n)]))
+    request = tablestore.BatchGetRowRequest()
+    request.add(
+        tablestore.TableInBatchGetRowItem("t", [[("pk", f"k{n:03d}")] for n in range(100)], max_version=1)
+    )
+    rows = client.batch_get_row(request).get_result_by_table("t")
+    assert len(rows) == 100 and all(r.is_ok for r in rows)
+    assert [values(r.row)["n"] if r.row else None for r in rows] == [
+        n if n % 2 == 0 else None for n in range(100)
+    ]
+
+    too_many = tablestore.BatchGetRowRequest()
+    too_many.add(
+        tablestore.TableInBatchGetRowItem("t", [[("pk", f"k{n}")] for n in range(101)], max_version=1)
+    )
+    assert service_error(client.batch_get_row, too_many).code == "OTSParameterInvalid"
+    missing = tablestore.BatchGetRowRequest()
+    missing.add(tablestore.TableInBatchGetRowItem("nope", [[("pk", "a")]], max_version=1))
+    assert service_error(client.batch_get_row, missing).code == "OTSObjectNotExist"
+
+
 def test_columns_to_get(client: Any) -> None:
     create_table(client)
     client.put_row("t", Row([("pk", "a")], [("c1", "x"), ("c2", 2)]))

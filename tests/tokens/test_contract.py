@@ -300,3 +300,27 @@ def test_a_takeover_renews_the_record_so_its_lease_cannot_outlive_it(
     assert taken.lease_until < taken.expires_at
     clock.advance(2)  # past the first record's expiry: the renewed record still stands
     assert table.get(TOKEN) == taken
+
+
+# -- bulk reads ------------------------------------------------------------------------------------------
+
+
+def test_get_many_reads_every_live_record_in_bulk(table: TokenTable, clock: FakeClock) -> None:
+    # 250 tokens: more than one request's worth where the backend pages (Tablestore: 100 rows).
+    tokens = [f"ss2-{n:032x}" for n in range(250)]
+    for n, token in enumerate(tokens):
+        if n % 3 == 0:
+            table.claim(token, "a")
+            if n % 2 == 0:
+                table.complete(token, "a", f"s-{n}")
+    stale = f"ss2-{999:032x}"
+    table.claim(stale, "a", lease_seconds=1)
+    clock.advance(DEFAULT_RECORD_TTL_SECONDS + 1)  # every record so far has expired
+    table.claim(tokens[0], "b")  # a fresh one over an expired record
+    found = table.get_many([*tokens, stale, tokens[0]])
+    assert set(found) == {tokens[0]} and found[tokens[0]].owner == "b"
+
+    fresh = {t: table.claim(t, "c").record for t in tokens[1:200:7]}
+    found = table.get_many(tokens)
+    assert set(found) == {tokens[0], *fresh} and all(found[t] == r for t, r in fresh.items())
+    assert table.get_many([]) == {}

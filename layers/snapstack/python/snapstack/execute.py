@@ -2,9 +2,10 @@
 
 The protocol, per intent (the record's states are in ``tokens/base.py``):
 
-1. **Read in bulk.** Before the fan-out the slots' records are read in one bulk call: a slot
-   already CREATED is ``deduplicated`` and one that failed for good is reported, with no claim
-   and no ECS call, so a redelivery spends its time on the unfinished disks.
+1. **Read in bulk.** Before a batch (one listing page) is worked on, its slots' records are read
+   in one bulk call: a slot already CREATED is ``deduplicated`` and one that failed for good is
+   reported, with no claim and no ECS call, and the slots an earlier delivery left unfinished
+   go first, so a redelivery spends its time on the unfinished disks.
 2. **Claim** the slot token. Only the owner goes on; a live claim elsewhere is ``in_progress``.
 3. **Hold** a disk planning found not snapshottable *yet* (its instance is starting or
    stopping): recorded as a retryable failure, no ECS call, ``deferred``.
@@ -23,6 +24,17 @@ The protocol, per intent (the record's states are in ``tokens/base.py``):
    the generation the next attempt must use; a final one (``skipped``/``failed``). A slot that has
    been worked on by ``max_deliveries`` deliveries and still cannot finish ends ``failed``
    ("gave up after N deliveries") instead of deferring forever.
+
+Streaming (``Executor.stream``): a plan arrives as batches, one per listing page. While the
+workers claim and create one page's disks, the calling thread lists and plans the next, so
+creating starts after the first page instead of after the whole fleet; at most ``concurrency +
+QUEUE_DEPTH`` intents wait or run at once, so memory is bounded by pages and workers in flight,
+not by the fleet. Each result goes to a ``sink`` as it is decided (with its log line), never into
+a list the size of the fleet. When the invocation is about to run out of time (or was stopped) no
+further page is listed (``Executor.halted`` says why): the next delivery lists again and settles
+every page the token table already records as done from one bulk read, with no claim.
+``run_one`` is the protocol for one intent and ``run`` the same over any iterable of intents,
+results in order (for callers whose intents are few).
 
 Leases: before every CreateSnapshot attempt (rate-limiter waits and retry backoffs included) the
 owner renews its lease when less than ``read timeout + LEASE_MARGIN_SECONDS`` is left, so a slow
@@ -44,7 +56,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -54,7 +66,7 @@ from pydantic import BaseModel, ConfigDict
 from snapstack.ecs.errors import Disposition, EcsError, classify
 from snapstack.ecs.request import CreateSnapshotRequest
 from snapstack.ecs.retry import call_with_retries
-from snapstack.observability import log_fields
+from snapstack.observability import Latency, log_fields
 from snapstack.reconcile.meta import redrive_meta
 from snapstack.tokens.base import (
     ClaimOutcome,
@@ -86,6 +98,11 @@ START_MARGIN_SECONDS = 5.0
 DEFAULT_MAX_DELIVERIES = 4
 #: A lease is renewed before an attempt when less than the read timeout plus this is left.
 LEASE_MARGIN_SECONDS = 10.0
+#: Intents that may wait for a worker beyond those running: about one listing page, so the
+#: workers always have work while the next page is listed (``Executor.stream``).
+QUEUE_DEPTH = 500
+#: ``Executor.run`` reads slot records in bulk this many intents at a time.
+RUN_BATCH = 500
 
 
 class Outcome(str, enum.Enum):
@@ -149,10 +166,10 @@ class DiskResult(BaseModel):
 
 @dataclass
 class RunStats:
-    """Counters the workers share (lock-guarded)."""
+    """Counters the workers share (lock-guarded); constant size whatever the number of disks."""
 
     errors: Counter[str] = field(default_factory=Counter)
-    latencies_ms: list[float] = field(default_factory=list)
+    latency: Latency = field(default_factory=Latency)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def saw_error(self, error: EcsError) -> None:
@@ -163,7 +180,27 @@ class RunStats:
     def saw_latency(self, ms: float) -> None:
         """One CreateSnapshot call's wall time, retries included."""
         with self.lock:
-            self.latencies_ms.append(ms)
+            self.latency.add(ms)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One page of a plan, as ``Executor.stream`` takes it.
+
+    ``intents`` to run; ``results`` decided without ECS (denied, refused by a request rule,
+    settled from the token table), logged with ``labels``; ``records``: the intents' slot
+    records when the planner has read them already (None: the executor reads them in bulk).
+    """
+
+    intents: Sequence[Intent] = ()
+    results: Sequence[DiskResult] = ()
+    records: Mapping[str, TokenRecord] | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+#: Where ``Executor.stream`` sends each decided disk: its result, and its intent (None for a
+#: result the plan decided). Called from worker threads.
+Sink = Callable[[DiskResult, "Intent | None"], None]
 
 
 class InvocationAbort(Exception):
@@ -217,86 +254,137 @@ class Executor:
     table_down: threading.Event = field(default_factory=threading.Event)
     #: The first error that stops the whole invocation, if any.
     fatal: InvocationAbort | None = None
+    #: Why ``stream`` stopped listing before its batches ran out, if it did.
+    halted: str | None = None
     #: Makes room on a disk near its 256 manual snapshots before CreateSnapshot (retention/quota.py).
     quota_guard: QuotaGuard | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random = field(default_factory=random.Random)
 
-    def run(self, intents: Sequence[Intent], concurrency: int) -> list[DiskResult]:
-        """Every intent's result, in the order given; unfinished slots are worked on first."""
-        if not intents:
-            return []
-        known = self._bulk_read(intents)
+    def run(self, intents: Iterable[Intent], concurrency: int) -> list[DiskResult]:
+        """Every intent's result, in the order given (``stream`` over batches of ``RUN_BATCH``).
+
+        Holds every result: for callers whose intents are few. An intent the stream did not reach
+        (the invocation stopped) is decided by ``run_one``, which defers it with no call.
+        """
+        given = list(intents)
         results: dict[int, DiskResult] = {}
-        pending: list[int] = []
-        for n, intent in enumerate(intents):
-            settled = self._settled(intent, known.get(intent.token))
-            if settled is None:
-                pending.append(n)
-            else:
-                results[n] = settled
-        workers = max(1, min(concurrency, len(pending)))
+        position = {id(intent): n for n, intent in enumerate(given)}
+
+        def keep(result: DiskResult, intent: Intent | None) -> None:
+            if intent is not None:
+                results[position[id(intent)]] = result
+
+        batches = (Batch(given[i : i + RUN_BATCH]) for i in range(0, len(given), RUN_BATCH))
+        self.stream(batches, concurrency, keep)
+        return [results[n] if n in results else self.run_one(i) for n, i in enumerate(given)]
+
+    def stream(self, batches: Iterable[Batch], concurrency: int, sink: Sink) -> None:
+        """Work through ``batches`` (see the module docstring); each decided disk goes to ``sink``.
+
+        The next batch is pulled (listed and planned, when ``batches`` is a planner's stream)
+        while the workers run the previous one. ``concurrency`` 1 runs every intent on the calling
+        thread, in order. Raises what pulling a batch raised (a listing that failed), after the
+        intents already started have finished and reached ``sink``.
+        """
+        workers = max(1, concurrency)
         if workers == 1:
-            for n in pending:
-                results[n] = self._one(intents[n])
-        else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snapstack") as pool:
-                for n, result in zip(
-                    pending, pool.map(lambda n: self._one(intents[n]), pending), strict=True
-                ):
-                    results[n] = result
-        for n, result in sorted(results.items()):
-            if n not in pending:
-                self._log(intents[n], result)
-        return [results[n] for n in range(len(intents))]
+            for batch in self._until_halted(batches):
+                for intent in self._open(batch, sink):
+                    sink(self.run_one(intent), intent)
+            return
+        room = threading.Semaphore(workers + QUEUE_DEPTH)
+        broken: list[BaseException] = []
 
-    # -- the protocol --------------------------------------------------------------------------------
+        def finish(intent: Intent) -> None:
+            try:
+                sink(self.run_one(intent), intent)
+            except BaseException as exc:  # a defect: re-raised on the calling thread below
+                broken.append(exc)
+            finally:
+                room.release()
 
-    def _bulk_read(self, intents: Sequence[Intent]) -> dict[str, TokenRecord]:
-        try:
-            return self._table(lambda: self.table.get_many(i.token for i in intents))
-        except TokenTableError:
-            return {}  # each claim then finds out for itself (and defers if the table is down)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snapstack") as pool:
+            for batch in self._until_halted(batches):
+                for intent in self._open(batch, sink):
+                    room.acquire()
+                    if broken:
+                        break
+                    pool.submit(finish, intent)
+                if broken:
+                    break
+        if broken:
+            raise broken[0]
 
-    def _settled(self, intent: Intent, record: TokenRecord | None) -> DiskResult | None:
-        """The result of a slot whose record is terminal, or None when there is work to do."""
-        if record is None:
-            return None
-        base = _base(intent)
-        if record.state is TokenState.CREATED:
-            return DiskResult(**base, outcome=Outcome.DEDUPLICATED, snapshot_id=record.snapshot_id)
-        if record.state is TokenState.FAILED and not record.retryable:
-            return _recorded_failure(base, record)
-        return None
-
-    def _one(self, intent: Intent) -> DiskResult:
+    def run_one(self, intent: Intent) -> DiskResult:
+        """The whole protocol for one intent (claim, look up, send, record) and its log line."""
         result = self._decide(intent)
         self._log(intent, result)
         return result
 
+    def read_slots(self, tokens: Iterable[str]) -> dict[str, TokenRecord]:
+        """The live records of ``tokens`` in one bulk read; empty when the table does not answer
+        (each claim then finds out for itself, and defers if the table is down)."""
+        if self.table_down.is_set():
+            return {}
+        try:
+            return self._table(lambda: self.table.get_many(tokens))
+        except TokenTableError:
+            return {}
+
+    @property
+    def stopping(self) -> str | None:
+        """Why no further disk may start now, if so: the invocation stopped, or its time is up."""
+        if self.fatal is not None:
+            return f"the invocation stopped ({self.fatal.code})"
+        if self.deadline.remaining() < START_MARGIN_SECONDS:
+            return "too little time left in this invocation"
+        return None
+
+    # -- the protocol --------------------------------------------------------------------------------
+
+    def _until_halted(self, batches: Iterable[Batch]) -> Iterator[Batch]:
+        """``batches`` until the invocation must stop: then no further page is listed."""
+        source = iter(batches)
+        try:
+            while True:
+                why = self.stopping
+                if why is not None:
+                    self.halted = why
+                    return
+                batch = next(source, None)
+                if batch is None:
+                    return
+                yield batch
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()  # a planner's generator: stop it listing
+
+    def _open(self, batch: Batch, sink: Sink) -> list[Intent]:
+        """Report the batch's decided disks and its slots already settled; return the rest, to
+        work on, the slots an earlier delivery left unfinished first."""
+        for result in batch.results:
+            log_decision(self.logger, result, batch.labels)
+            sink(result, None)
+        if not batch.intents:
+            return []
+        records = batch.records
+        if records is None:
+            records = self.read_slots(i.token for i in batch.intents)
+        pending = []
+        for intent in batch.intents:
+            done = settled(intent.disk_id, intent.token, records.get(intent.token))
+            if done is None:
+                pending.append(intent)
+            else:
+                self._log(intent, done)
+                sink(done, intent)
+        pending.sort(key=lambda i: i.token not in records)  # stable: recorded (unfinished) ones first
+        return pending
+
     def _log(self, intent: Intent, result: DiskResult) -> None:
-        if result.outcome is Outcome.FAILED:
-            log = self.logger.error
-        elif result.warning:
-            log = self.logger.warning
-        else:
-            log = self.logger.info
-        log(
-            "snapshot decision",
-            extra=log_fields(
-                disk_id=intent.disk_id,
-                instance_id=intent.instance_id,
-                slot_token=intent.token,
-                outcome=result.outcome.value,
-                snapshot_id=result.snapshot_id,
-                error_code=result.error_code,
-                error=result.message,
-                warning=result.warning,
-                attempt=result.attempts or None,
-                latency_ms=result.latency_ms,
-                **intent.labels,
-            ),
-        )
+        log_decision(self.logger, result, intent.labels, instance_id=intent.instance_id)
 
     def _decide(self, intent: Intent) -> DiskResult:
         base = _base(intent)
@@ -640,6 +728,34 @@ class Executor:
         )
 
 
+def log_decision(
+    logger: Logger, result: DiskResult, labels: Mapping[str, str], *, instance_id: str | None = None
+) -> None:
+    """One disk's ``snapshot decision`` log line: the full detail the summary may leave out."""
+    if result.outcome is Outcome.FAILED:
+        log = logger.error
+    elif result.warning:
+        log = logger.warning
+    else:
+        log = logger.info
+    log(
+        "snapshot decision",
+        extra=log_fields(
+            disk_id=result.disk_id,
+            instance_id=instance_id,
+            slot_token=result.token or None,
+            outcome=result.outcome.value,
+            snapshot_id=result.snapshot_id,
+            error_code=result.error_code,
+            error=result.message,
+            warning=result.warning,
+            attempt=result.attempts or None,
+            latency_ms=result.latency_ms,
+            **labels,
+        ),
+    )
+
+
 def table_call(
     call: Callable[[], T], *, deadline: Deadline, rng: random.Random, sleep: Callable[[float], None]
 ) -> T:
@@ -656,6 +772,18 @@ def table_call(
 
 def _base(intent: Intent) -> dict[str, Any]:
     return {"disk_id": intent.disk_id, "token": intent.token}
+
+
+def settled(disk_id: str, token: str, record: TokenRecord | None) -> DiskResult | None:
+    """The result of a slot whose record is terminal (step 1), or None when there is work to do."""
+    if record is None:
+        return None
+    base = {"disk_id": disk_id, "token": token}
+    if record.state is TokenState.CREATED:
+        return DiskResult(**base, outcome=Outcome.DEDUPLICATED, snapshot_id=record.snapshot_id)
+    if record.state is TokenState.FAILED and not record.retryable:
+        return _recorded_failure(base, record)
+    return None
 
 
 def _table_down(base: dict[str, Any], why: str, *, called: bool = False) -> DiskResult:

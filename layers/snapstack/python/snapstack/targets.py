@@ -4,12 +4,30 @@ The most selective server-side query is chosen (explicit disk ids, a few instanc
 disk tag filter), then *every* criterion is applied again here, so the AND semantics of a
 selector never depend on which query ran. Instance tags need DescribeInstances first.
 
-``resolve`` also reads the state of every instance the chosen disks are attached to
-(DescribeInstances by id, paged, ``MaxResults`` 100, its documented maximum), so planning can
-skip a disk ECS would refuse ("the instance has never been started"; "not Stopped or Running",
-from the CreateSnapshot reference) without a CreateSnapshot call. An instance that has never
-been started has an empty ``StartTime`` ("the time when the instance was last started",
-DescribeInstances, https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-describeinstances).
+Listing streams: ``disk_pages`` yields the selected disks one DescribeDisks page at a time, so a
+caller can work on a page while the next is listed and hold only what is in flight, whatever the
+fleet's size. ``resolve`` collects every page (sorted, each disk once) for the callers whose
+targets are few (an alarm, a deploy). Pages are asked at each API's documented maximum:
+
+- DescribeDisks ``MaxResults`` 500 ("Valid values: 10 to 500",
+  https://alibabacloud.com/help/en/ecs/api-describedisks, and the SDK's
+  ``DescribeDisksRequest.max_results`` documentation), ``DiskIds`` at most 100 ids per call;
+- DescribeInstances ``MaxResults`` 100 ("Maximum value: 100", SDK ``DescribeInstancesRequest``),
+  ``InstanceIds`` at most 100 ids per call;
+- DescribeSnapshots ``MaxResults`` 100 ("Maximum value: 100", SDK ``DescribeSnapshotsRequest``;
+  FACTS.md section 7).
+
+A selector is compiled once (``SelectorMatch``): its ids go into frozensets and its tags into
+tuples, so testing a disk costs the same whether the selector names ten disks or 100,000; no
+code here scans a list per disk.
+
+``attach_instances`` reads the state of the instances a page's disks are attached to
+(DescribeInstances by id), so planning can skip a disk ECS would refuse ("the instance has never
+been started"; "not Stopped or Running", from the CreateSnapshot reference) without a
+CreateSnapshot call. An instance that has never been started has an empty ``StartTime`` ("the
+time when the instance was last started", DescribeInstances,
+https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-describeinstances).
+The states read are kept in a bounded cache (``InstanceStates``) across the pages of one listing.
 
 ``find_slot_snapshots`` is the second record of a slot: every snapshot snapstack makes carries
 its slot token in the ``snapstack:slot`` tag, so DescribeSnapshots filtered by that tag finds the
@@ -19,7 +37,8 @@ slot's snapshot whatever ClientToken generation made it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,11 +48,13 @@ from snapstack.policy.model import Selector
 if TYPE_CHECKING:
     from snapstack.ecs.client import EcsClient
 
-PAGE_SIZE = 100  # DescribeDisks MaxResults may go to 500; 100 keeps each answer small
-INSTANCE_PAGE_SIZE = 100  # DescribeInstances MaxResults: "Maximum value: 100" (SDK model docs)
+DISK_PAGE_SIZE = 500  # DescribeDisks MaxResults: 10 to 500 (see the module docstring)
+INSTANCE_PAGE_SIZE = 100  # DescribeInstances MaxResults: at most 100
 SNAPSHOT_PAGE_SIZE = 100  # DescribeSnapshots MaxResults: at most 100
 IDS_PER_CALL = 100  # DiskIds / InstanceIds take at most 100 ids per call
 PER_INSTANCE_LIMIT = 20  # above this many instances one region scan is cheaper than a call each
+#: Instance states one listing keeps between its pages (least recently used go first).
+INSTANCE_CACHE_SIZE = 4096
 SLOT_TAG = "snapstack:slot"
 
 
@@ -95,6 +116,15 @@ def _pages(
 
 def describe_disks(ecs: EcsClient, region: str, **filters: Any) -> Iterator[Disk]:
     """Every disk matching the server-side filters, across pages."""
+    for page in describe_disk_pages(ecs, region, **filters):
+        yield from page
+
+
+def describe_disk_pages(
+    ecs: EcsClient, region: str, *, page_size: int = DISK_PAGE_SIZE, **filters: Any
+) -> Iterator[list[Disk]]:
+    """The disks matching the server-side filters, one DescribeDisks page (``page_size``, by default
+    the documented maximum of 500) at a time."""
     from alibabacloud_ecs20140526 import models
 
     tags = filters.pop("tags", None) or {}
@@ -102,15 +132,15 @@ def describe_disks(ecs: EcsClient, region: str, **filters: Any) -> Iterator[Disk
     def make(next_token: str | None) -> Any:
         return models.DescribeDisksRequest(
             region_id=region,
-            max_results=PAGE_SIZE,
+            max_results=page_size,
             next_token=next_token,
             tag=[models.DescribeDisksRequestTag(key=k, value=v) for k, v in tags.items()] or None,
             **filters,
         )
 
-    def items(body: Any) -> Iterator[Disk]:
-        for d in getattr(body.disks, "disk", None) or []:
-            yield Disk(
+    def page(body: Any) -> list[list[Disk]]:
+        found = [
+            Disk(
                 disk_id=d.disk_id,
                 instance_id=d.instance_id or None,
                 type=d.type or "",
@@ -119,8 +149,11 @@ def describe_disks(ecs: EcsClient, region: str, **filters: Any) -> Iterator[Disk
                 tags=_tags(d.tags),
                 creation_time=d.creation_time or "",
             )
+            for d in getattr(body.disks, "disk", None) or []
+        ]
+        return [found]  # one item per answer: ``_pages`` then yields whole pages
 
-    return _pages(ecs, "describe_disks", make, items)
+    return _pages(ecs, "describe_disks", make, page)
 
 
 def describe_instance_ids(ecs: EcsClient, region: str, tags: dict[str, str]) -> set[str]:
@@ -130,7 +163,7 @@ def describe_instance_ids(ecs: EcsClient, region: str, tags: dict[str, str]) -> 
     def make(next_token: str | None) -> Any:
         return models.DescribeInstancesRequest(
             region_id=region,
-            max_results=PAGE_SIZE,
+            max_results=INSTANCE_PAGE_SIZE,
             next_token=next_token,
             tag=[models.DescribeInstancesRequestTag(key=k, value=v) for k, v in tags.items()],
         )
@@ -199,52 +232,129 @@ def find_slot_snapshots(ecs: EcsClient, region: str, disk_id: str, slot_token: s
     return list(reversed(found))  # DescribeSnapshots answers newest first
 
 
+class SelectorMatch:
+    """A selector compiled to test many disks: ids in frozensets, tags as (key, value) tuples.
+
+    Testing a disk costs O(1) in the number of ids the selector names (a hash look-up each),
+    and O(k) in its k tag criteria; ``instances`` are the ids the selector's instance criteria
+    resolved to (None: it has none).
+    """
+
+    __slots__ = ("disk_ids", "disk_type", "exclude_ids", "exclude_tags", "instances", "tags")
+
+    def __init__(self, selector: Selector, instances: Iterable[str] | None = None) -> None:
+        self.disk_ids: frozenset[str] | None = frozenset(selector.disk_ids) if selector.disk_ids else None
+        self.instances: frozenset[str] | None = None if instances is None else frozenset(instances)
+        self.tags = tuple(selector.disk_tags.items())
+        self.disk_type = selector.disk_type
+        self.exclude_ids = frozenset(selector.exclude_disk_ids)
+        self.exclude_tags = tuple(selector.exclude_disk_tags.items())
+
+    def __call__(self, disk: Disk) -> bool:
+        """True when ``disk`` meets every criterion and no exclusion."""
+        if self.disk_ids is not None and disk.disk_id not in self.disk_ids:
+            return False
+        if self.instances is not None and disk.instance_id not in self.instances:
+            return False
+        if any(disk.tags.get(k) != v for k, v in self.tags):
+            return False
+        if self.disk_type not in ("all", disk.type):
+            return False
+        if disk.disk_id in self.exclude_ids:
+            return False
+        return not any(disk.tags.get(k) == v for k, v in self.exclude_tags)
+
+
 def matches(disk: Disk, selector: Selector, instances: set[str] | None) -> bool:
-    """True when ``disk`` meets every criterion of ``selector`` and no exclusion."""
-    if selector.disk_ids and disk.disk_id not in selector.disk_ids:
-        return False
-    if instances is not None and disk.instance_id not in instances:
-        return False
-    if any(disk.tags.get(k) != v for k, v in selector.disk_tags.items()):
-        return False
-    if selector.disk_type not in ("all", disk.type):
-        return False
-    if disk.disk_id in selector.exclude_disk_ids:
-        return False
-    return not any(disk.tags.get(k) == v for k, v in selector.exclude_disk_tags.items())
+    """True when ``disk`` meets every criterion of ``selector`` and no exclusion.
+
+    One disk: this compiles the selector each call. To test many, build one ``SelectorMatch``.
+    """
+    return SelectorMatch(selector, instances)(disk)
 
 
-def resolve(ecs: EcsClient, region: str, selector: Selector) -> list[Disk]:
-    """The disks ``selector`` covers, sorted by id, each once."""
-    instances: set[str] | None = None
-    if selector.instance_ids:
-        instances = set(selector.instance_ids)
+def selector_instances(ecs: EcsClient, region: str, selector: Selector) -> set[str] | None:
+    """The instance ids the selector's instance criteria mean (None: it has none)."""
+    instances: set[str] | None = set(selector.instance_ids) if selector.instance_ids else None
     if selector.instance_tags:
         tagged = describe_instance_ids(ecs, region, dict(selector.instance_tags))
         instances = tagged if instances is None else instances & tagged
+    return instances
+
+
+def disk_pages(ecs: EcsClient, region: str, selector: Selector) -> Iterator[list[Disk]]:
+    """The disks ``selector`` covers, one listing page at a time (no instance state yet).
+
+    A page is what one DescribeDisks call answered, filtered by the selector; empty pages are
+    left out. Each disk comes once: explicit ids are de-duplicated before they are asked for,
+    a region scan pages by ``NextToken``, and the per-instance path (at most
+    ``PER_INSTANCE_LIMIT`` instances) remembers the ids it yielded, since a multi-attach disk is
+    answered for each of its instances. Memory: one page, plus those few instances' disk ids.
+    """
+    instances = selector_instances(ecs, region, selector)
+    match = SelectorMatch(selector, instances)
     server: dict[str, Any] = {}
     if selector.disk_type != "all":
         server["disk_type"] = selector.disk_type
     if selector.disk_tags:
         server["tags"] = dict(selector.disk_tags)
-    found: dict[str, Disk] = {}
     if selector.disk_ids:
         ids = sorted(set(selector.disk_ids))
         for i in range(0, len(ids), IDS_PER_CALL):
-            for disk in describe_disks(ecs, region, disk_ids=json.dumps(ids[i : i + IDS_PER_CALL]), **server):
-                found[disk.disk_id] = disk
+            chunk = json.dumps(ids[i : i + IDS_PER_CALL])
+            for page in describe_disk_pages(ecs, region, disk_ids=chunk, **server):
+                yield from _kept(page, match)
     elif instances is not None and len(instances) <= PER_INSTANCE_LIMIT:
+        seen: set[str] = set()
         for instance_id in sorted(instances):
-            for disk in describe_disks(ecs, region, instance_id=instance_id, **server):
-                found[disk.disk_id] = disk
+            for page in describe_disk_pages(ecs, region, instance_id=instance_id, **server):
+                fresh = [d for d in page if d.disk_id not in seen]
+                seen.update(d.disk_id for d in fresh)
+                yield from _kept(fresh, match)
     else:
-        for disk in describe_disks(ecs, region, **server):
-            found[disk.disk_id] = disk
-    chosen = [d for _, d in sorted(found.items()) if matches(d, selector, instances)]
-    attached = {d.instance_id for d in chosen if d.instance_id}
-    if not attached:
-        return chosen
-    states = describe_instance_states(ecs, region, attached)
-    return [
-        d.model_copy(update={"instance": states.get(d.instance_id)}) if d.instance_id else d for d in chosen
-    ]
+        for page in describe_disk_pages(ecs, region, **server):
+            yield from _kept(page, match)
+
+
+def _kept(page: list[Disk], match: SelectorMatch) -> Iterator[list[Disk]]:
+    kept = [d for d in page if match(d)]
+    if kept:
+        yield kept
+
+
+class InstanceStates:
+    """The instance states one listing has read, at most ``size`` of them (least recently used
+    go first); an instance that does not exist is remembered as None."""
+
+    def __init__(self, ecs: EcsClient, region: str, size: int = INSTANCE_CACHE_SIZE) -> None:
+        self._ecs = ecs
+        self._region = region
+        self._size = size
+        self._states: OrderedDict[str, InstanceState | None] = OrderedDict()
+
+    def attach(self, disks: list[Disk]) -> list[Disk]:
+        """``disks`` with their instance's state (DescribeInstances for the ids not known yet)."""
+        wanted = {d.instance_id for d in disks if d.instance_id}
+        missing = {i for i in wanted if i not in self._states}
+        if missing:
+            found = describe_instance_states(self._ecs, self._region, missing)
+            for instance_id in sorted(missing):
+                self._states[instance_id] = found.get(instance_id)
+        for instance_id in wanted:
+            self._states.move_to_end(instance_id)
+        states = {i: self._states[i] for i in wanted}
+        while len(self._states) > max(self._size, len(wanted)):
+            self._states.popitem(last=False)
+        return [
+            d.model_copy(update={"instance": states[d.instance_id]}) if d.instance_id else d for d in disks
+        ]
+
+
+def resolve(ecs: EcsClient, region: str, selector: Selector) -> list[Disk]:
+    """The disks ``selector`` covers, sorted by id, each once, with their instance's state.
+
+    Holds the whole answer: for the callers whose targets are few; ``disk_pages`` streams.
+    """
+    found = {d.disk_id: d for page in disk_pages(ecs, region, selector) for d in page}
+    chosen = [found[k] for k in sorted(found)]
+    return InstanceStates(ecs, region).attach(chosen) if chosen else chosen

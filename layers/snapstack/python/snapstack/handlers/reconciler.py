@@ -256,7 +256,7 @@ def _metrics(
             "FailureQueueMessages": failures.received if failures is not None else 0,
             "FailedInvocations": failures.deleted if failures is not None else 0,
         },
-        stats.latencies_ms,
+        stats.latency,
     )
     for policy in health:
         ages = [d.age_seconds for d in policy.disks if d.age_seconds is not None]

@@ -2,16 +2,26 @@
 
 1. decode the event and load the configuration — bad input stops here with one structured
    log line naming the field and the rule, and no ECS call;
-2. plan: the handler turns the event into intents (this is where DescribeDisks runs);
+2. plan: the handler turns the event into intents (this is where DescribeDisks runs) — as
+   lists, or as a stream of pages (``Plan.pages``) that is listed and planned while the
+   executor works on the page before;
 3. execute the intents (claim, create, record) and log one line per disk;
-4. flush metrics once and return the summary.
+4. flush metrics once and return the summary (``summary.py``: counts of every disk, per-disk
+   detail for at most ``SNAPSTACK_SUMMARY_DISKS`` of them, default 1,000).
 
-An invocation that leaves disks deferred or in progress elsewhere raises ``IncompleteRun``
+A streamed plan reads each page's slot records in bulk (``Runtime.slot_records``) before it
+reads instance states or builds requests, so a redelivery settles the disks the token table
+records as done without asking ECS about them again. Memory follows the pages and workers in
+flight, not the fleet: no list of every disk, intent or result is held.
+
+An invocation that leaves disks deferred or in progress elsewhere, or stopped listing at its
+deadline, raises ``IncompleteRun``
 (unless ``SNAPSTACK_RETRY_INCOMPLETE=false``) so FC's async retry runs it again; the rerun
 does only what is missing. A failure to reach ECS or the token table before any disk was
 decided is raised too, for the same reason, and so is ``InvocationFailed`` when the executor
 stopped the invocation (the token table refused our credentials or is missing; an account- or
-credential-level ECS error). Bad input is never raised: a retry cannot fix it.
+credential-level ECS error) or when listing failed after some disks were decided (it carries the
+summary so far). Bad input is never raised: a retry cannot fix it.
 A configuration that cannot be used is raised as ``ConfigError`` (error_code ``ConfigError``,
 metric ``ConfigErrors``): it is not the event's fault, so it must fail the invocation where FC
 records and alerts on it, not pass quietly as bad input on every run.
@@ -26,19 +36,30 @@ from __future__ import annotations
 
 import contextvars
 import os
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from snapstack.config import ConfigError, lease_seconds, token_table_url
 from snapstack.ecs.errors import EcsError, InvalidRequest
 from snapstack.events.errors import EventDecodeError, UnusableElement
-from snapstack.execute import DEFAULT_MAX_DELIVERIES, DiskResult, Executor, Intent, Outcome, RunStats
+from snapstack.execute import (
+    DEFAULT_MAX_DELIVERIES,
+    RUN_BATCH,
+    Batch,
+    DiskResult,
+    Executor,
+    Intent,
+    Outcome,
+    RunStats,
+    log_decision,
+)
 from snapstack.invocation import Invocation
 from snapstack.observability import INVOCATION_FAILED, bind_invocation, emit_metrics, log_fields
 from snapstack.ratelimit import RateLimiter
+from snapstack.summary import DEFAULT_SUMMARY_DISKS, Tally, bounded_notes
 from snapstack.tokens.base import TokenTableError, default_owner
 
 if TYPE_CHECKING:
@@ -46,7 +67,7 @@ if TYPE_CHECKING:
 
     from snapstack.ecs.client import EcsClient
     from snapstack.policy.model import Policy
-    from snapstack.tokens.base import TokenTable
+    from snapstack.tokens.base import TokenRecord, TokenTable
 
 _tables: dict[str, TokenTable] = {}  # one per URL per process: connections outlive invocations
 # The invocation being planned in this thread (planning reads its FC service and function names).
@@ -90,17 +111,24 @@ class InvocationFailed(Exception):
 
 
 class IncompleteRun(Exception):
-    """Some disks are deferred or in progress elsewhere: FC should deliver the event again."""
+    """Some disks are deferred or in progress elsewhere, or were not listed before the deadline:
+    FC should deliver the event again."""
 
     def __init__(self, summary: dict[str, Any]) -> None:
         pending = summary["deferred"] + summary["in_progress"]
-        super().__init__(f"{pending} disk(s) not finished; the retry does only what is missing")
+        unlisted = "; listing stopped before the end" if summary.get("listing_stopped") else ""
+        super().__init__(f"{pending} disk(s) not finished{unlisted}; the retry does only what is missing")
         self.summary = summary
 
 
 @dataclass
 class Plan:
-    """What a handler decided to do for one event."""
+    """What a handler decided to do for one event.
+
+    A handler whose targets are few fills ``intents`` and ``results``; one that may cover a
+    whole fleet sets ``pages`` instead, a stream of ``Batch`` (one per listing page) that is
+    listed and planned as the executor pulls it. ``notes`` may grow while the stream runs.
+    """
 
     policy: Policy
     intents: list[Intent] = field(default_factory=list)
@@ -108,6 +136,26 @@ class Plan:
     labels: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unusable: list[UnusableElement] = field(default_factory=list)  # batch elements acted on by no one
+    pages: Iterator[Batch] | None = None
+
+    def batches(self, labels: Mapping[str, str]) -> Iterator[Batch]:
+        """The whole plan as batches: the lists first (``labels`` on the decided disks' log
+        lines), then the stream."""
+        if self.results:
+            yield Batch(results=self.results, labels=labels)
+        for i in range(0, len(self.intents), RUN_BATCH):
+            yield Batch(self.intents[i : i + RUN_BATCH])
+        if self.pages is not None:
+            yield from self.pages
+
+    def materialise(self) -> None:
+        """Pull the whole stream into ``intents`` and ``results`` (for tools that show a plan)."""
+        if self.pages is None:
+            return
+        pages, self.pages = self.pages, None
+        for batch in pages:
+            self.intents += batch.intents
+            self.results += batch.results
 
 
 @dataclass
@@ -120,6 +168,9 @@ class Runtime:
     function_dir: Path | None
     _ecs: EcsClient | None = None
     lease_seconds: float | None = None  # None: the token table's default
+    #: The bulk read of slot records a streamed plan does per page (set while executing; None
+    #: when only planning, e.g. ``snapstack plan``: then every disk is planned in full).
+    slot_records: Callable[[Iterable[str]], Mapping[str, TokenRecord]] | None = None
 
     @property
     def region(self) -> str:
@@ -163,9 +214,18 @@ Planner = Callable[[Any, Runtime], Plan]
 
 
 def prepare(
-    event: Any, context: Any, *, trigger: str, function_dir: Path | None, planner: Planner
+    event: Any,
+    context: Any,
+    *,
+    trigger: str,
+    function_dir: Path | None,
+    planner: Planner,
+    stream: bool = False,
 ) -> tuple[Runtime, Plan | dict[str, Any]]:
-    """Decode, validate and plan: the plan, or the bad-input summary. No CreateSnapshot call."""
+    """Decode, validate and plan: the plan, or the bad-input summary. No CreateSnapshot call.
+
+    A streamed plan is pulled whole into its lists unless ``stream`` (``invoke`` streams it).
+    """
     invocation = Invocation.from_fc(context)
     logger = bind_invocation(invocation)
     runtime = Runtime(invocation, logger, RunStats(), function_dir)
@@ -173,7 +233,11 @@ def prepare(
     try:
         runtime.lease_seconds = lease_seconds()
         max_deliveries()
-        return runtime, planner(event, runtime)
+        summary_disks()
+        plan = planner(event, runtime)
+        if not stream:
+            plan.materialise()
+        return runtime, plan
     except ConfigError as exc:
         logger.error("configuration error: nothing was done", extra=_error_fields(exc))
         emit_metrics(invocation, {"policy": "", "trigger": trigger}, {"ConfigErrors": 1}, [])
@@ -192,41 +256,25 @@ def invoke(
     event: Any, context: Any, *, trigger: str, function_dir: Path | None, planner: Planner
 ) -> dict[str, Any]:
     """Run one invocation of a handler; see the module docstring."""
-    runtime, plan = prepare(event, context, trigger=trigger, function_dir=function_dir, planner=planner)
+    runtime, plan = prepare(
+        event, context, trigger=trigger, function_dir=function_dir, planner=planner, stream=True
+    )
     if isinstance(plan, dict):
         return plan
     invocation, logger = runtime.invocation, runtime.logger
-    results = list(plan.results)
-    executor: Executor | None = None
-    quota: dict[str, float] = {}
-    if plan.intents:
-        from snapstack.retention.quota import QuotaGuard
-
-        table = invocation_table(invocation)
-        # DescribeSnapshots is throttled apart from CreateSnapshot: it gets a limiter of its own.
-        describe = RateLimiter(plan.policy.rate_limit).acquire
-        guard = QuotaGuard(
-            runtime.ecs, runtime.region, plan.policy, logger, stack=invocation.service_name, pace=describe
+    tally = Tally(summary_disks())
+    executor = _execute(runtime, plan, trigger, tally)
+    stopped = executor.halted if executor is not None else None
+    if stopped is not None:
+        plan.notes.append(
+            f"stopped listing after {tally.total} disk(s): {stopped}; the next delivery lists again "
+            "and settles what the token table records as done without working on it"
         )
-        executor = Executor(
-            ecs=runtime.ecs,
-            table=table,
-            owner=f"{invocation.request_id}@{default_owner()}",
-            limiter=RateLimiter(plan.policy.rate_limit),
-            deadline=invocation.deadline(),
-            logger=logger,
-            stats=runtime.stats,
-            lease_seconds=runtime.lease_seconds,
-            max_deliveries=max_deliveries(),
-            quota_guard=guard,
-        )
-        results += executor.run(plan.intents, plan.policy.concurrency)
-        quota = guard.metrics()
-    summary = summarise(invocation, trigger, plan, results)
-    _metrics(invocation, trigger, plan, results, runtime.stats, quota=quota)
+    summary = summarise(invocation, trigger, plan, tally, listing_stopped=stopped is not None)
+    quota = executor.quota_guard.metrics() if executor is not None and executor.quota_guard else {}
+    _metrics(invocation, trigger, plan, tally, runtime.stats, quota=quota)
     # Nested: several outcome names ("created") are reserved attributes of a LogRecord.
-    counts = {o.value: summary[o.value] for o in Outcome}
-    logger.info("invocation summary", extra={"counts": counts, **plan.labels, "notes": plan.notes})
+    logger.info("invocation summary", extra={"counts": tally.counts(), **plan.labels, "notes": plan.notes})
     if executor is not None and executor.fatal is not None:
         fatal = executor.fatal
         logger.error(
@@ -234,51 +282,127 @@ def invoke(
             extra=log_fields(alert=INVOCATION_FAILED, error_code=fatal.code, error=fatal.message),
         )
         raise InvocationFailed(fatal.code, fatal.message, summary)
-    if (summary["deferred"] or summary["in_progress"]) and _retry_incomplete():
+    if (summary["deferred"] or summary["in_progress"] or stopped) and _retry_incomplete():
         raise IncompleteRun(summary)
     return summary
 
 
-def summarise(invocation: Invocation, trigger: str, plan: Plan, results: list[DiskResult]) -> dict[str, Any]:
-    """The JSON summary returned to FC: counts per outcome and per-disk detail."""
-    counts = Counter(r.outcome for r in results)
-    return {
+def _execute(runtime: Runtime, plan: Plan, trigger: str, tally: Tally) -> Executor | None:
+    """Stream the plan through an executor into ``tally``; None when there was nothing to run.
+
+    The executor (and with it the token table) is made when the first intent or slot read needs
+    it, so a plan that selects nothing never opens the table. A listing that fails before any
+    disk was decided is raised as it is; after, as ``InvocationFailed`` with the summary so far.
+    """
+    invocation, logger = runtime.invocation, runtime.logger
+    made: list[Executor] = []
+
+    def executor() -> Executor:
+        if not made:
+            from snapstack.retention.quota import QuotaGuard
+
+            table = invocation_table(invocation)
+            # DescribeSnapshots is throttled apart from CreateSnapshot: it gets a limiter of its own.
+            describe = RateLimiter(plan.policy.rate_limit).acquire
+            made.append(
+                Executor(
+                    ecs=runtime.ecs,
+                    table=table,
+                    owner=f"{invocation.request_id}@{default_owner()}",
+                    limiter=RateLimiter(plan.policy.rate_limit),
+                    deadline=invocation.deadline(),
+                    logger=logger,
+                    stats=runtime.stats,
+                    lease_seconds=runtime.lease_seconds,
+                    max_deliveries=max_deliveries(),
+                    quota_guard=QuotaGuard(
+                        runtime.ecs,
+                        runtime.region,
+                        plan.policy,
+                        logger,
+                        stack=invocation.service_name,
+                        pace=describe,
+                    ),
+                )
+            )
+        return made[0]
+
+    runtime.slot_records = lambda tokens: executor().read_slots(tokens)
+    batches = plan.batches({"trigger": trigger, **plan.labels})
+    try:
+        first = next(batches, None)
+        while first is not None and not first.intents:  # decided disks only: no table needed yet
+            for result in first.results:
+                log_decision(logger, result, first.labels)
+                tally.add(result)
+            first = next(batches, None)
+        if first is None:
+            return made[0] if made else None
+        executor().stream(chain([first], batches), plan.policy.concurrency, tally.add)
+    except (EcsError, TokenTableError, DependencyUnavailable) as exc:
+        if not tally.total:
+            logger.error(
+                "invocation failed before any disk was decided",
+                extra={"alert": INVOCATION_FAILED, **_error_fields(exc)},
+            )
+            raise
+        code = getattr(exc, "code", None) or type(exc).__name__
+        plan.notes.append(f"listing failed after {tally.total} disk(s): {exc}")
+        logger.error(
+            "listing failed mid-run: FC retries the event",
+            extra={"alert": INVOCATION_FAILED, **_error_fields(exc)},
+        )
+        raise InvocationFailed(code, str(exc), summarise(invocation, trigger, plan, tally)) from exc
+    finally:
+        runtime.slot_records = None
+    return made[0]
+
+
+def summarise(
+    invocation: Invocation, trigger: str, plan: Plan, tally: Tally, *, listing_stopped: bool = False
+) -> dict[str, Any]:
+    """The JSON summary returned to FC: counts of every disk, bounded detail (``summary.py``)."""
+    summary = {
         "ok": True,
         "request_id": invocation.request_id,
         "function": invocation.function_name,
         "trigger": trigger,
         **plan.labels,
-        **{outcome.value: counts.get(outcome, 0) for outcome in Outcome},
-        "notes": plan.notes,
+        **tally.counts(),
+        "notes": bounded_notes(plan.notes),
         "unusable": [u.as_dict() for u in plan.unusable],
-        "disks": [r.model_dump(exclude_none=True, mode="json") for r in results],
+        "errors": tally.errors(),
+        "disks": tally.disks(),
+        "disks_omitted": tally.omitted,
     }
+    if listing_stopped:
+        summary["listing_stopped"] = True
+    return summary
 
 
 def _metrics(
     invocation: Invocation,
     trigger: str,
     plan: Plan,
-    results: list[DiskResult],
+    tally: Tally,
     stats: RunStats,
     *,
     quota: dict[str, float],
 ) -> None:
-    counts = Counter(r.outcome for r in results)
     emit_metrics(
         invocation,
         {"policy": plan.labels.get("policy", ""), "trigger": trigger},
         {
-            "SnapshotsCreated": counts[Outcome.CREATED],
-            "SnapshotsDeduplicated": counts[Outcome.DEDUPLICATED] + counts[Outcome.IN_PROGRESS],
-            "SnapshotsDeferred": counts[Outcome.DEFERRED],
-            "SnapshotsSkipped": counts[Outcome.SKIPPED],
-            "SnapshotsDenied": counts[Outcome.DENIED],
-            "SnapshotsFailed": counts[Outcome.FAILED],
+            "SnapshotsCreated": tally.count(Outcome.CREATED),
+            "SnapshotsDeduplicated": tally.count(Outcome.DEDUPLICATED) + tally.count(Outcome.IN_PROGRESS),
+            "SnapshotsDeferred": tally.count(Outcome.DEFERRED),
+            "SnapshotsSkipped": tally.count(Outcome.SKIPPED),
+            "SnapshotsDenied": tally.count(Outcome.DENIED),
+            "SnapshotsFailed": tally.count(Outcome.FAILED),
             "Throttled": stats.errors["Throttling"] + stats.errors["Throttling.User"],
             **quota,  # the quota guard's: QuotaPruned, QuotaPruneFailed, QuotaBlocked
         },
-        stats.latencies_ms,
+        stats.latency,
     )
 
 
@@ -292,8 +416,10 @@ def _bad_input(invocation: Invocation, logger: Logger, trigger: str, exc: Except
         "trigger": trigger,
         "error": fields,
         **{outcome.value: 0 for outcome in Outcome},
+        "errors": [],
         "unusable": [u.as_dict() for u in getattr(exc, "elements", ())],
         "disks": [],
+        "disks_omitted": 0,
     }
 
 
@@ -335,6 +461,19 @@ def max_deliveries(env: dict[str, str] | None = None) -> int:
     if not text.isdigit() or int(text) < 1:
         raise ConfigError(
             "environment", "SNAPSTACK_MAX_DELIVERIES", f"must be a whole number >= 1 (got {text!r})"
+        )
+    return int(text)
+
+
+def summary_disks(env: dict[str, str] | None = None) -> int:
+    """``SNAPSTACK_SUMMARY_DISKS``: disks whose detail the summary carries (default 1,000)."""
+    source = os.environ if env is None else env
+    text = source.get("SNAPSTACK_SUMMARY_DISKS")
+    if not text:
+        return DEFAULT_SUMMARY_DISKS
+    if not text.isdigit():
+        raise ConfigError(
+            "environment", "SNAPSTACK_SUMMARY_DISKS", f"must be a whole number >= 0 (got {text!r})"
         )
     return int(text)
 

@@ -14,6 +14,7 @@ The slot is the trigger time's wall-clock slot in the policy's time zone
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,12 @@ from pydantic import ValidationError
 from snapstack.config import ScheduledConfig, load_config
 from snapstack.events.decode import decode_event
 from snapstack.events.timer import TimerEvent
-from snapstack.execute import DiskResult
-from snapstack.handlers.planning import build_intents, compact, split_allowed
+from snapstack.handlers.planning import AllowList, compact, stream_intents
 from snapstack.handlers.runtime import BadInput, Plan, Runtime, invoke
 from snapstack.policy.model import Policy
 from snapstack.policy.schedule import DAY, floor_to_slot
 from snapstack.reconcile.deadlines import slot_end
-from snapstack.targets import resolve
+from snapstack.targets import Disk, disk_pages
 
 TRIGGER = "timer"
 _SOURCE = "timer payload"
@@ -111,20 +111,32 @@ def plan(event: Any, runtime: Runtime) -> Plan:
     config = load_config(ScheduledConfig, runtime.function_dir)
     policy = choose_policy(requested, config)
     slot = floor_to_slot(timer.trigger_time, policy.period_delta, policy.zone)
-    disks = resolve(runtime.ecs, runtime.region, policy.selector)
-    denied: list[DiskResult] = []
+    plan_ = Plan(policy, labels={"policy": policy.name, "slot": slot.label})
+    allow = None
     if isinstance(requested, dict) and config.inline_policies is not None:
-        disks, denied = split_allowed(runtime, disks, config.inline_policies.allow)
-    intents, refused = build_intents(
+        allow = AllowList(runtime, config.inline_policies.allow)
+    pages = _noting_empty(disk_pages(runtime.ecs, runtime.region, policy.selector), plan_, policy, runtime)
+    plan_.pages = stream_intents(
+        runtime,
         policy,
-        disks,
+        pages,
         trigger=TRIGGER,
         slot_parts={"policy": policy.name, "slot": slot.label},
         slot=compact(slot.start, with_time=policy.period_delta < DAY),
         day=slot.start.date(),
         slot_end=slot_end(slot.start, policy.period_delta, policy.zone),
+        allow=allow,
     )
-    notes = (
-        [] if disks or denied else [f"policy {policy.name!r} selected no disks in region {runtime.region}"]
-    )
-    return Plan(policy, intents, denied + refused, {"policy": policy.name, "slot": slot.label}, notes)
+    return plan_
+
+
+def _noting_empty(
+    pages: Iterator[list[Disk]], plan_: Plan, policy: Policy, runtime: Runtime
+) -> Iterator[list[Disk]]:
+    """``pages``, with a note on ``plan_`` when the listing selected no disk at all."""
+    empty = True
+    for page in pages:
+        empty = False
+        yield page
+    if empty:
+        plan_.notes.append(f"policy {policy.name!r} selected no disks in region {runtime.region}")
