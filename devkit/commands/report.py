@@ -136,7 +136,7 @@ def gather(args: argparse.Namespace) -> tuple[list[Row], float]:
         records = [r for r in records if r.meta.get("policy") == args.policy]
     ecs = _ecs(args)
     try:
-        health = rpo.check(ecs, ecs.config.region_id, policies, now)
+        health = rpo.check(ecs, ecs.config.region_id, policies, now, stack=_stack(args.template))
     except EcsError as exc:
         raise ReportError(f"ECS could not be read: {exc}", exitcodes.TOOL_ERROR) from None
     failed = [p for p in health if p.error]
@@ -378,3 +378,10 @@ def _iso(epoch: float) -> str:
     from snapstack.reconcile.redrive import iso
 
     return iso(epoch)
+
+
+def _stack(template: Path) -> str:
+    """The stack whose snapshots count: the FC service name template.yml gives (its default)."""
+    from devkit.local.template import load_template
+
+    return load_template(template).service_name

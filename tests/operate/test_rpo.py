@@ -53,6 +53,25 @@ def breached(world: World) -> World:
     return world
 
 
+def test_another_stacks_snapshot_of_the_same_policy_does_not_satisfy_the_rpo(breached: World) -> None:
+    # A fresh, accomplished 'daily' snapshot of B made by a staging stack in the same account:
+    # it carries every provenance tag but this stack's name, so B is still in breach.
+    world = breached
+    world.emulator.state.add_snapshots(
+        [
+            {
+                "snapshot_id": "s-staging-b",
+                "disk_id": B,
+                "creation_time": world.now - HOUR,
+                "tags": {"snapstack:policy": "daily", "snapstack:stack": "snapstack-staging"},
+            }
+        ]
+    )
+    (breach,) = world.reconcile()["rpo"]["breaches"]
+    assert (breach["disk_id"], breach["age_seconds"]) == (B, 32 * HOUR)
+    assert breach["last_snapshot_id"] != "s-staging-b"
+
+
 def test_an_rpo_breach_is_reported_with_the_right_disk_and_age(
     breached: World, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -102,7 +102,7 @@ def handle(event: Any, context: Any, function_dir: Path | None = None) -> dict[s
         lease_seconds=lease,
     )
     report = reconciler.run(sources(failures))
-    health = rpo.check(runtime.ecs, runtime.region, policies, now)
+    health = rpo.check(runtime.ecs, runtime.region, policies, now, stack=invocation.service_name)
     _log_rpo(logger, health)
     summary = summarise(invocation, now, report, health, failures)
     _metrics(invocation, report, health, runtime.stats, failures)

@@ -2,7 +2,8 @@
 filters and page size (https://www.alibabacloud.com/help/en/ecs/developer-reference/api-ecs-2014-05-26-describesnapshots).
 
 - ``latest``: each (policy, disk)'s newest snapshot of ours and newest *accomplished* one. Ours =
-  a manual (``SnapshotType=user``) snapshot whose ``snapstack:policy`` tag names the policy. No
+  a manual (``SnapshotType=user``) snapshot whose ``snapstack:policy`` tag names the policy and
+  whose ``snapstack:stack`` tag names this stack (another stack's ``daily`` is not this one's). No
   server-side tag filter: a tag-filtered query may match at most 1,000 resources (the SDK's
   ``DescribeSnapshotsRequest.tag`` docstring), and a policy's snapshots across a region exceed
   that. Few disks: one query per disk (``DiskId``); many: one region-wide listing shared by every
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from snapstack.policy.naming import PROVENANCE_KEYS
+from snapstack.policy.naming import POLICY_TAG, STACK_TAG
 from snapstack.targets import SLOT_TAG, _pages, _tags
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 PAGE_SIZE = 100  # DescribeSnapshots MaxResults: "Maximum value: 100"
 #: Above this many disks one region-wide listing is cheaper than a query per disk.
 PER_DISK_LIMIT = 20
-POLICY_TAG = PROVENANCE_KEYS[0]
 
 
 @dataclass(frozen=True)
@@ -84,9 +84,10 @@ def _describe(ecs: EcsClient, region: str, **filters: Any) -> Iterator[Any]:
 
 
 def latest(
-    ecs: EcsClient, region: str, disk_ids: Iterable[str], policies: Iterable[str]
+    ecs: EcsClient, region: str, disk_ids: Iterable[str], policies: Iterable[str], *, stack: str
 ) -> dict[tuple[str, str], Latest]:
-    """``(policy, disk_id) -> Latest`` for every pair that has a snapshot of ours."""
+    """``(policy, disk_id) -> Latest`` for every pair that has a snapshot of ours: of one of
+    ``policies``, made by the stack whose FC service is ``stack``."""
     disks, wanted = set(disk_ids), set(policies)
     if not disks or not wanted:
         return {}
@@ -100,8 +101,9 @@ def latest(
         listing = _describe(ecs, region, snapshot_type="user")
     found: dict[tuple[str, str], Latest] = {}
     for raw in listing:
-        policy = _tags(raw.tags).get(POLICY_TAG)
-        if policy not in wanted or raw.source_disk_id not in disks:
+        tags = _tags(raw.tags)
+        policy = tags.get(POLICY_TAG)
+        if policy not in wanted or tags.get(STACK_TAG) != stack or raw.source_disk_id not in disks:
             continue
         snap = _info(raw)
         key = (policy, snap.disk_id)

@@ -70,8 +70,11 @@ class PolicyHealth:
         return [d for d in self.disks if d.breach]
 
 
-def check(ecs: EcsClient, region: str, policies: list[Policy], now: float) -> list[PolicyHealth]:
-    """Each policy's health at ``now`` (epoch seconds); see the module docstring."""
+def check(
+    ecs: EcsClient, region: str, policies: list[Policy], now: float, *, stack: str
+) -> list[PolicyHealth]:
+    """Each policy's health at ``now`` (epoch seconds); see the module docstring. Only the
+    snapshots the stack whose FC service is ``stack`` made count (``inventory.latest``)."""
     selected: dict[str, list[Disk]] = {}
     health = {p.name: PolicyHealth(p.name, p.rpo_delta.total_seconds()) for p in policies}
     for policy in policies:
@@ -81,7 +84,7 @@ def check(ecs: EcsClient, region: str, policies: list[Policy], now: float) -> li
             health[policy.name].error = f"{exc.code}: {exc.message}"
     disk_ids = {d.disk_id for disks in selected.values() for d in disks}
     try:
-        newest = inventory.latest(ecs, region, disk_ids, selected)
+        newest = inventory.latest(ecs, region, disk_ids, selected, stack=stack)
     except EcsError as exc:
         for name in selected:
             health[name].error = f"{exc.code}: {exc.message}"
