@@ -418,6 +418,11 @@ class EmulatorServer:
         """``host:port``, as the SDK's ``Config(endpoint=...)`` takes it."""
         return f"{self.host}:{self.port}"
 
+    @property
+    def url(self) -> str:
+        """``http://host:port``: what ``fc2.Client(endpoint=...)`` and MNS's ``Account(host=...)`` take."""
+        return f"http://{self.endpoint}"
+
     def start(self) -> None:
         """Serve in a background thread (returns at once)."""
         if self._thread is not None:

@@ -56,8 +56,9 @@ def parse_access_key(text: str) -> Credential:
 def start_fc(args: argparse.Namespace) -> int:
     """Serve until interrupted; prints the endpoint, the keys and the service it serves."""
     from devkit import exitcodes
+    from devkit.emulator.server import EmulatorServer
     from devkit.fc.execution import RunSettings
-    from devkit.fc.server import DEFAULT_CREDENTIALS, FcServer
+    from devkit.fc.server import DEFAULT_CREDENTIALS
     from devkit.fc.testing import build_app
     from devkit.local.session import target_from
     from devkit.local.template import TemplateError
@@ -67,10 +68,10 @@ def start_fc(args: argparse.Namespace) -> int:
         with target_from(args) as (template, target, _):
             settings = RunSettings(args.token_table, args.async_retries, args.retry_delay, args.workers)
             app = build_app(template, target, settings, keys)
-            server = FcServer(app, args.host, args.port)
+            server = EmulatorServer(app, args.host, args.port)
             if args.verbose:
                 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-            _banner(server, app.credentials, target.endpoint)
+            _banner(server, app, target.endpoint)
             try:
                 server.serve_forever()
             finally:
@@ -82,9 +83,8 @@ def start_fc(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
-def _banner(server: Any, keys: tuple[Credential, ...], ecs_endpoint: str) -> None:
-    app = server.fc_app
-    plain = keys[0]
+def _banner(server: Any, app: Any, ecs_endpoint: str) -> None:
+    plain = app.credentials[0]
     lines = [
         f"FC endpoint on {server.url}  (Ctrl-C stops)",
         f"  service            {app.state.service} (qualifier LATEST)",

@@ -16,7 +16,7 @@ from http import HTTPStatus
 from typing import Any
 
 from devkit.emulator.responses import Credential
-from devkit.emulator.server import EmulatorServer, Environ, StartResponse
+from devkit.emulator.server import Environ, StartResponse
 from devkit.fc.execution import FunctionHost
 from devkit.fc.models import FcApiError, ScriptedAnswer, ScriptedAnswers, check_invocation_id
 from devkit.fc.responses import (
@@ -161,16 +161,3 @@ class FcApp:
         self.state.reset()
         self.answers.clear()
         return {"ok": True}
-
-
-class FcServer(EmulatorServer):
-    """The ECS emulator's threaded, keep-alive server around an ``FcApp``."""
-
-    def __init__(self, app: FcApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(app, host, port)
-        self.fc_app = app
-
-    @property
-    def url(self) -> str:
-        """``http://host:port``, as ``fc2.Client(endpoint=...)`` takes it."""
-        return f"http://{self.endpoint}"

@@ -22,9 +22,10 @@ from types import TracebackType
 from typing import Any
 
 from devkit.emulator.responses import Credential
+from devkit.emulator.server import EmulatorServer
 from devkit.fc.execution import DEFAULT_SETTINGS, FunctionHost, RunSettings
 from devkit.fc.models import FcState
-from devkit.fc.server import DEFAULT_CREDENTIALS, FcApp, FcServer
+from devkit.fc.server import DEFAULT_CREDENTIALS, FcApp
 from devkit.local.runner import Target
 from devkit.local.template import Template, load_template
 
@@ -62,12 +63,12 @@ class LocalFc:
     ) -> None:
         self.app = build_app(template, target, settings, credentials)
         self._host, self._port = host, port
-        self._server: FcServer | None = None
+        self._server: EmulatorServer | None = None
 
     def start(self) -> LocalFc:
         """Bind and serve in a background thread."""
         if self._server is None:
-            self._server = FcServer(self.app, self._host, self._port)
+            self._server = EmulatorServer(self.app, self._host, self._port)
             self._server.start()
         return self
 

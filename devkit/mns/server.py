@@ -17,7 +17,7 @@ from http import HTTPStatus
 from urllib.parse import parse_qs
 
 from devkit.emulator.responses import Credential
-from devkit.emulator.server import EmulatorServer, Environ, StartResponse
+from devkit.emulator.server import Environ, StartResponse
 from devkit.mns.models import MnsError, MnsState
 from devkit.mns.responses import (
     MnsAuthenticator,
@@ -106,16 +106,3 @@ class MnsApp:
             except MnsError as err:
                 failed.append((handle, err))
         return (404, batch_delete_errors(failed)) if failed else (204, b"")
-
-
-class MnsServer(EmulatorServer):
-    """The ECS emulator's threaded, keep-alive server around an ``MnsApp``."""
-
-    def __init__(self, app: MnsApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(app, host, port)
-        self.mns_app = app
-
-    @property
-    def url(self) -> str:
-        """``http://host:port``, as ``mns.account.Account(host=...)`` takes it."""
-        return f"http://{self.endpoint}"

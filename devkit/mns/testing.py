@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 
 from devkit.emulator.responses import Credential
+from devkit.emulator.server import EmulatorServer
 from devkit.mns.models import MnsState
-from devkit.mns.server import DEFAULT_CREDENTIALS, MnsApp, MnsServer
+from devkit.mns.server import DEFAULT_CREDENTIALS, MnsApp
 
 
 class LocalMns:
@@ -34,7 +35,7 @@ class LocalMns:
         self.credentials = tuple(credentials)
         self.app = MnsApp(self.state, self.credentials)
         self._host, self._port = host, port
-        self._server: MnsServer | None = None
+        self._server: EmulatorServer | None = None
 
     @property
     def url(self) -> str:
@@ -46,7 +47,7 @@ class LocalMns:
     def start(self) -> LocalMns:
         """Bind and serve in a background thread."""
         if self._server is None:
-            self._server = MnsServer(self.app, self._host, self._port)
+            self._server = EmulatorServer(self.app, self._host, self._port)
             self._server.start()
         return self
 
