@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from coverage import CoverageData
 
+from tests.mutation.selection import Selection
 from tests.mutation.targets import CORE, EQUIVALENT, EXCLUDED_OPERATORS, MODULES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,3 +64,44 @@ def test_the_readme_command_lists_a_modules_mutants():
     (line,) = listed.splitlines()
     module, count, *_ = line.split()
     assert module == "snapstack/ratelimit.py" and int(count) > 20 and "tests/test_ratelimit.py" in line
+
+
+MODULE_SOURCE = """\
+LIMIT = 3
+
+
+def check(value, other):
+    if (value > LIMIT and
+            other):
+        return value - 1
+    return value
+
+
+def unused():
+    return 0
+"""
+
+
+def test_a_mutant_runs_the_tests_that_ran_its_statement_or_else_the_whole_list(tmp_path):
+    # Coverage data as pytest-cov's --cov-context=test records it: import-time lines under the
+    # empty context, each test's lines under "<node id>|run".
+    module = tmp_path / "mod.py"
+    module.write_text(MODULE_SOURCE, encoding="utf-8")
+    data = CoverageData(basename=str(tmp_path / "cov"))
+    data.set_context("")
+    data.add_lines({str(module): [1, 4, 11]})
+    data.set_context("tests/t.py::test_big|run")
+    data.add_lines({str(module): [5, 7]})
+    data.set_context("tests/t.py::test_small[1]|run")
+    data.add_lines({str(module): [5, 8]})
+    data.set_context("tests/t.py::test_small[1]|setup")
+    data.add_lines({str(module): [5]})
+    data.write()
+    selection = Selection(tmp_path / "cov", module)
+    both = ["tests/t.py::test_big", "tests/t.py::test_small[1]"]
+    assert selection.tests_for(5) == both
+    assert selection.tests_for(6) == both  # the second line of the `if`: the same statement
+    assert selection.tests_for(7) == ["tests/t.py::test_big"]
+    assert selection.tests_for(8) == ["tests/t.py::test_small[1]"]
+    assert selection.tests_for(1) is None  # runs at import: any test may depend on it
+    assert selection.tests_for(12) is None  # no test ran it in-process: the whole list

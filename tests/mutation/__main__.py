@@ -4,20 +4,23 @@
     python -m tests.mutation snapstack/ratelimit.py   # one module (or a prefix: snapstack/ecs/)
     python -m tests.mutation --list                   # the map, and how many mutants each module has
 
-cosmic-ray (https://cosmic-ray.readthedocs.io) writes each mutant into the module file, runs the
-test command and restores the file. Here it does so in a scratch copy of the repository (the
-files git tracks plus the untracked ones it does not ignore), never in the worktree: the copy's
-``layers/snapstack/python`` and root come first on ``PYTHONPATH``, ahead of the editable
+cosmic-ray (https://cosmic-ray.readthedocs.io) makes the mutants and applies each one to the
+module file while the tests run (its ``mutate_and_test``), then restores the file. Here it does
+so in scratch copies of the repository (the files git tracks plus the untracked ones it does not
+ignore), never in the worktree, one copy per worker (``--workers``, default one per core): a
+copy's ``layers/snapstack/python`` and root come first on ``PYTHONPATH``, ahead of the editable
 install, so pytest, the emulators and every subprocess a test starts import the mutant.
 
-Per module: a baseline run of its tests (they must pass unmutated), ``cosmic-ray init``, then
-three filters mark mutants skipped before ``cosmic-ray exec``: cosmic-ray's own operators filter
+Per module: a baseline run of its tests under coverage, by test (they must pass unmutated),
+``cosmic-ray init``, then three filters mark mutants skipped: cosmic-ray's own operators filter
 (``targets.EXCLUDED_OPERATORS``), mutants inside type annotations (every module has
 ``from __future__ import annotations``: they are strings no test can see; mypy checks them) and
-the equivalent mutants of ``targets.EQUIVALENT``. Then the score (killed / (killed + survived))
-and every survivor with its diff. The session database
-stays in ``.snapstack/mutation/`` for ``cr-report`` / ``cr-html``. Exit status 1 when a module
-scores under ``targets.MIN_SCORE`` or its tests fail unmutated.
+the equivalent mutants of ``targets.EQUIVALENT``. Each remaining mutant runs the tests that
+executed its statement in the baseline (``selection.py``; the whole list when that cannot be
+known), the workers side by side. Then the score (killed / (killed + survived)) and every
+survivor with its diff. The session database stays in ``.snapstack/mutation/`` for
+``cr-report`` / ``cr-html``. Exit status 1 when a module scores under ``targets.MIN_SCORE`` or
+its tests fail unmutated.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from __future__ import annotations
 import argparse
 import ast
 import compileall
+import contextlib
 import os
+import queue
 import re
 import shlex
 import shutil
@@ -36,15 +41,18 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import attrs
 import cosmic_ray.plugins
-from cosmic_ray.mutating import mutate_code
+from cosmic_ray.mutating import mutate_and_test, mutate_code
 from cosmic_ray.work_db import WorkDB, use_db
-from cosmic_ray.work_item import MutationSpec, TestOutcome, WorkerOutcome, WorkResult
+from cosmic_ray.work_item import MutationSpec, TestOutcome, WorkerOutcome, WorkItem, WorkResult
 
+from tests.mutation.selection import Selection, coverage_options
 from tests.mutation.targets import (
     EQUIVALENT,
     EXCLUDED_OPERATORS,
@@ -133,9 +141,9 @@ def environment(copy: Path, run_id: str) -> dict[str, str]:
     return env
 
 
-def test_command(copy: Path, tests: tuple[str, ...]) -> list[str]:
-    """pytest on ``tests``, stopping at the first failure; without the hypothesis plugin (1.3 s of
-    CPU per run) unless one of the tests or their conftests uses hypothesis."""
+def test_command(copy: Path, tests: tuple[str, ...], options: tuple[str, ...] = ()) -> list[str]:
+    """pytest on ``tests`` (with ``options``), stopping at the first failure; without the
+    hypothesis plugin (1.3 s of CPU per run) unless one of the tests or their conftests uses it."""
     plugins = [] if uses_hypothesis(copy, tests) else ["-p", "no:hypothesispytest"]
     return [
         sys.executable,
@@ -148,6 +156,7 @@ def test_command(copy: Path, tests: tuple[str, ...]) -> list[str]:
         "no:cacheprovider",
         *plugins,
         f"--timeout={TEST_TIMEOUT}",
+        *options,
         *tests,
     ]
 
@@ -321,61 +330,111 @@ def run_cr(args: list[str], copy: Path, env: dict[str, str], *, tool: bool = Fal
     subprocess.run(command, cwd=copy, env=env, check=True)
 
 
-def mutate(copy: Path, module: str, run_id: str) -> Score:
-    """Baseline, init, equivalents, exec and tally for one module."""
+def mutate(copies: list[Path], module: str, run_id: str) -> Score:
+    """Baseline, init, equivalents, the mutants (one worker per copy) and tally for one module."""
     score = Score(module)
     tests = MODULES[module]
+    copy = copies[0]
     env = environment(copy, run_id)
     module_path = copy / LIBRARY / module
     # The mutated module is always compiled from source (cosmic-ray's runs write no bytecode).
-    for pyc in (module_path.parent / "__pycache__").glob(f"{module_path.stem}.*.pyc"):
-        pyc.unlink()
+    for each in copies:
+        for pyc in (each / LIBRARY / module).parent.glob(f"__pycache__/{module_path.stem}.*.pyc"):
+            pyc.unlink()
+    slug = module.replace("/", ".")
+    data_file = copy / f"{slug}.coverage"
+    options, coverage_env = coverage_options(copy / LIBRARY / "snapstack", data_file)
     started = time.monotonic()
     baseline = subprocess.run(
-        test_command(copy, tests), cwd=copy, env=env, capture_output=True, text=True, check=False
+        test_command(copy, tests, tuple(options)),
+        cwd=copy,
+        env={**env, **coverage_env},
+        capture_output=True,
+        text=True,
+        check=False,
     )
     score.baseline_seconds = time.monotonic() - started
     if baseline.returncode != 0:
         score.broken = "its tests fail without any mutant:\n" + baseline.stdout[-3000:]
         return score
-    slug = module.replace("/", ".")
+    selection = Selection(data_file, module_path)
     RESULTS.mkdir(parents=True, exist_ok=True)
     config, session = copy / f"{slug}.toml", copy / f"{slug}.sqlite"
     # A mutant that makes its tests 3x slower (plus room for a loaded machine) is a timeout: killed.
-    write_config(config, copy, module, tests, 3 * score.baseline_seconds + 20)
+    timeout = 3 * score.baseline_seconds + 20
+    write_config(config, copy, module, tests, timeout)
     pending, skipped, stale = prepare(copy, module, env, config, session)
     score.mutants = pending
     for entry in stale:
         score.errors.append(f"equivalent entry matches no mutant (update targets.py): {entry}")
     print(
-        f"{module}: {pending} mutants to run ({skipped} known equivalent skipped), "
-        f"tests pass unmutated in {score.baseline_seconds:.1f}s",
+        f"{module}: {pending} mutants to run ({skipped} known equivalent skipped) on {len(copies)} "
+        f"worker(s), tests pass unmutated in {score.baseline_seconds:.1f}s (under coverage)",
         flush=True,
     )
-    with use_db(str(session), WorkDB.Mode.open) as db:
-        total = int(db.num_work_items)
-    cosmic_ray = Path(sys.executable).parent / "cosmic-ray"
-    proc = subprocess.Popen([str(cosmic_ray), "exec", str(config), str(session)], cwd=copy, env=env)
     try:
-        while proc.poll() is None:
-            try:
-                proc.wait(timeout=PROGRESS_EVERY)
-            except subprocess.TimeoutExpired:
-                with use_db(str(session), WorkDB.Mode.open) as db:
-                    done = int(db.num_results)
-                print(f"  {module}: {done - total + pending}/{pending} done", flush=True)
+        with use_db(str(session), WorkDB.Mode.open) as db:
+            run_pending(
+                db, copies, module=module, tests=tests, selection=selection, run_id=run_id, timeout=timeout
+            )
+            tally(db, score, module_path)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
         end_leftovers(run_id)
-    if proc.returncode != 0:
-        score.broken = f"cosmic-ray exec exited {proc.returncode}"
-    with use_db(str(session), WorkDB.Mode.open) as db:
-        tally(db, score, module_path)
     shutil.copy2(session, RESULTS / session.name)
     score.seconds = time.monotonic() - started
     return score
+
+
+def run_pending(
+    db: WorkDB,
+    copies: list[Path],
+    *,
+    module: str,
+    tests: tuple[str, ...],
+    selection: Selection,
+    run_id: str,
+    timeout: float,
+) -> None:
+    """Run every pending mutant, each in a free copy with the tests that can see it; results go
+    to the session database as they come (from this thread only: it is SQLite)."""
+    free: queue.SimpleQueue[Path] = queue.SimpleQueue()
+    for each in copies:
+        free.put(each)
+    options = tuple(t for t in tests if t.startswith("-"))  # -k filters stay with the node ids
+
+    def one(item: WorkItem) -> WorkResult:
+        copy = free.get()
+        try:
+            (mutation,) = item.mutations
+            chosen_tests = selection.tests_for(mutation.start_pos[0])
+            command = [
+                "env",
+                "-C",
+                str(copy),
+                *(f"{k}={v}" for k, v in environment(copy, run_id).items() if k in _PER_COPY),
+                *test_command(copy, tests if chosen_tests is None else (*options, *chosen_tests)),
+            ]
+            moved = attrs.evolve(mutation, module_path=copy / LIBRARY / module)
+            return mutate_and_test([moved], shlex.join(command), timeout)
+        finally:
+            free.put(copy)
+
+    items = list(db.pending_work_items)
+    total, done, last = len(items), 0, time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(copies)) as pool:
+        running: dict[Future[WorkResult], WorkItem] = {pool.submit(one, item): item for item in items}
+        while running:
+            finished, _ = wait(running, timeout=PROGRESS_EVERY, return_when=FIRST_COMPLETED)
+            for future in finished:
+                db.set_result(running.pop(future).job_id, future.result())
+                done += 1
+            if time.monotonic() - last >= PROGRESS_EVERY:
+                last = time.monotonic()
+                print(f"  {module}: {done}/{total} done", flush=True)
+
+
+#: The variables that differ between copies; the rest of a test's environment is this process's.
+_PER_COPY = ("PYTHONPATH",)
 
 
 def report(score: Score) -> None:
@@ -401,11 +460,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.mutation", description=__doc__.split("\n")[0])
     parser.add_argument("modules", nargs="*", help="modules of tests/mutation/targets.py, or prefixes")
     parser.add_argument("--list", action="store_true", help="print the map and each module's mutant count")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="mutants run side by side (default: cores)"
+    )
     args = parser.parse_args(argv)
     modules = chosen(args.modules)
     run_id = uuid.uuid4().hex
     scores: list[Score] = []
-    with scratch_copy(compiled=not args.list) as copy:
+    with contextlib.ExitStack() as stack:
+        copy = stack.enter_context(scratch_copy(compiled=not args.list))
         if args.list:
             env = environment(copy, run_id)
             for module in modules:
@@ -415,9 +478,11 @@ def main(argv: list[str] | None = None) -> int:
                 tests = " ".join(MODULES[module])
                 print(f"{module:34} {pending:4} mutants ({skipped} equivalent) <- {tests}")
             return 0
+        copies = [copy, *(stack.enter_context(scratch_copy()) for _ in range(args.workers - 1))]
+        os.environ.update({k: v for k, v in environment(copy, run_id).items() if k not in _PER_COPY})
         try:
             for module in modules:
-                scores.append(mutate(copy, module, run_id))
+                scores.append(mutate(copies, module, run_id))
                 report(scores[-1])
         finally:
             end_leftovers(run_id)

@@ -1,0 +1,79 @@
+"""Which tests can see a mutant: per-line coverage of a module's tests, by test (coverage.py's
+dynamic contexts, recorded by pytest-cov's ``--cov-context=test``).
+
+A mutant can only change a test's outcome if the test executes the statement it mutates, so each
+mutant runs only the tests that covered that statement in the baseline run instead of the
+module's whole list. Two cases fall back to the whole list, so selection never lets a mutant
+survive that the whole list would kill: a statement that runs while modules are imported (the
+empty context: a constant, a default argument, a field of a model, which any test may depend on),
+and a statement no test covered in-process (it may run in a process a test starts, which
+coverage does not follow).
+
+pytest-cov: https://pytest-cov.readthedocs.io/en/latest/contexts.html ; coverage.py's
+``CoverageData.contexts_by_lineno``: https://coverage.readthedocs.io/en/latest/api_coveragedata.html
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from coverage import CoverageData
+
+#: pytest-cov names a test's context "<node id>|setup", "|run" or "|teardown".
+_PHASES = ("|setup", "|run", "|teardown")
+
+
+def coverage_options(package: Path, data_file: Path) -> tuple[list[str], dict[str, str]]:
+    """pytest options and environment that record, per test, the lines of ``package`` it runs."""
+    options = ["--cov", str(package), "--cov-context=test", "--cov-report="]
+    return options, {"COVERAGE_FILE": str(data_file)}
+
+
+class Selection:
+    """The tests to run for a mutant of one module, from a baseline run's coverage data.
+
+    ``tests_for(line)`` returns the pytest node ids that executed the statement holding ``line``
+    (1-based) in the baseline, or ``None`` for "run the module's whole list" (see the module
+    docstring for when).
+    """
+
+    def __init__(self, data_file: Path, module_path: Path) -> None:
+        data = CoverageData(basename=str(data_file))
+        data.read()
+        measured = next((f for f in data.measured_files() if Path(f) == module_path), None)
+        self._contexts: dict[int, list[str]] = (
+            data.contexts_by_lineno(measured) if measured is not None else {}
+        )
+        self._statements = _statement_spans(module_path.read_text(encoding="utf-8"))
+
+    def tests_for(self, line: int) -> list[str] | None:
+        holding = [s for s in self._statements if s[0] <= line <= s[1]]
+        span = min(holding, key=lambda s: s[1] - s[0], default=None)
+        lines = range(span[0], span[1] + 1) if span else range(line, line + 1)
+        contexts = {c for n in lines for c in self._contexts.get(n, ())}
+        if not contexts or "" in contexts:
+            return None
+        return sorted({_node_id(c) for c in contexts})
+
+
+def _node_id(context: str) -> str:
+    for phase in _PHASES:
+        if context.endswith(phase):
+            return context[: -len(phase)]
+    return context
+
+
+def _statement_spans(source: str) -> list[tuple[int, int]]:
+    """(first, last) line of every statement; a compound statement's span is its header only
+    (``if x and y:`` up to its body), since its body's statements have their own spans."""
+    spans = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.stmt):
+            continue
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.AST):
+            spans.append((node.lineno, max(node.lineno, body[0].lineno - 1)))
+        else:
+            spans.append((node.lineno, node.end_lineno or node.lineno))
+    return spans
