@@ -33,7 +33,7 @@ from snapstack.targets import Disk
 from snapstack.tokens import open_table
 from tests.e2e.conftest import Runner, ours, timer_event
 
-DISKS = 1_200  # three DescribeDisks pages of 500, 500 and 200
+DISKS = 1_200  # four DescribeDisks pages: 100 (the first, to start sooner), 500, 500 and 100
 WAIT = 60.0  # seconds an event may take before the pipeline counts as broken (never reached when it works)
 
 
@@ -71,9 +71,10 @@ def decisions(out: str) -> list[dict[str, Any]]:
 def test_pages_are_asked_at_their_documented_maximum(fleet_run, fleet_emulator):
     result = fleet_run("scheduled_backup", timer_event())
     assert result.summary is not None and result.summary["created"] == DISKS
-    assert fleet_emulator.calls("DescribeDisks") == 3  # MaxResults 500 (it was 12 calls of 100)
-    # instance states: by id, 100 per call, per page (125 + 125 + 50 instances)
-    assert fleet_emulator.calls("DescribeInstances") == 2 + 2 + 1
+    # MaxResults 100 for the first page, then 500 (it was 12 calls of 100)
+    assert fleet_emulator.calls("DescribeDisks") == 4
+    # instance states: by id, 100 per call, per page (25 + 125 + 125 + 25 instances)
+    assert fleet_emulator.calls("DescribeInstances") == 1 + 2 + 2 + 1
 
 
 def test_a_redelivery_settles_done_pages_from_one_bulk_read(fleet_run, fleet_emulator):
@@ -81,7 +82,7 @@ def test_a_redelivery_settles_done_pages_from_one_bulk_read(fleet_run, fleet_emu
     fleet_emulator.counters.reset()
     again = fleet_run("scheduled_backup", timer_event()).summary
     assert again["deduplicated"] == DISKS and again["created"] == 0
-    assert fleet_emulator.calls("DescribeDisks") == 3
+    assert fleet_emulator.calls("DescribeDisks") == 4  # the listing is not saved: only the claims
     assert fleet_emulator.calls("DescribeInstances") == 0  # the token table said every disk was done
     assert fleet_emulator.calls("CreateSnapshot") == 0
     assert len(ours(fleet_emulator)) == DISKS

@@ -11,7 +11,11 @@ targets are few (an alarm, a deploy). Pages are asked at each API's documented m
 
 - DescribeDisks ``MaxResults`` 500 ("Valid values: 10 to 500",
   https://alibabacloud.com/help/en/ecs/api-describedisks, and the SDK's
-  ``DescribeDisksRequest.max_results`` documentation), ``DiskIds`` at most 100 ids per call;
+  ``DescribeDisksRequest.max_results`` documentation), ``DiskIds`` at most 100 ids per call.
+  ``MaxResults`` is given with each call, ``NextToken`` included ("use MaxResults to specify the
+  maximum number of entries to return on each page", same reference), so the first page asks for
+  100 only: the first creates start after listing 100 disks, not 500 (~0.2 s sooner, measured by
+  ``bench.fanout``), and every later page asks for 500;
 - DescribeInstances ``MaxResults`` 100 ("Maximum value: 100", SDK ``DescribeInstancesRequest``),
   ``InstanceIds`` at most 100 ids per call;
 - DescribeSnapshots ``MaxResults`` 100 ("Maximum value: 100", SDK ``DescribeSnapshotsRequest``;
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
     from snapstack.ecs.client import EcsClient
 
 DISK_PAGE_SIZE = 500  # DescribeDisks MaxResults: 10 to 500 (see the module docstring)
+FIRST_DISK_PAGE_SIZE = 100  # the first page: the fan-out starts sooner (see the module docstring)
 INSTANCE_PAGE_SIZE = 100  # DescribeInstances MaxResults: at most 100
 SNAPSHOT_PAGE_SIZE = 100  # DescribeSnapshots MaxResults: at most 100
 IDS_PER_CALL = 100  # DiskIds / InstanceIds take at most 100 ids per call
@@ -121,10 +126,15 @@ def describe_disks(ecs: EcsClient, region: str, **filters: Any) -> Iterator[Disk
 
 
 def describe_disk_pages(
-    ecs: EcsClient, region: str, *, page_size: int = DISK_PAGE_SIZE, **filters: Any
+    ecs: EcsClient,
+    region: str,
+    *,
+    page_size: int = DISK_PAGE_SIZE,
+    first_page_size: int = FIRST_DISK_PAGE_SIZE,
+    **filters: Any,
 ) -> Iterator[list[Disk]]:
-    """The disks matching the server-side filters, one DescribeDisks page (``page_size``, by default
-    the documented maximum of 500) at a time."""
+    """The disks matching the server-side filters, one DescribeDisks page at a time: the first of
+    ``first_page_size`` (100), the others of ``page_size`` (by default the documented maximum, 500)."""
     from alibabacloud_ecs20140526 import models
 
     tags = filters.pop("tags", None) or {}
@@ -132,7 +142,7 @@ def describe_disk_pages(
     def make(next_token: str | None) -> Any:
         return models.DescribeDisksRequest(
             region_id=region,
-            max_results=page_size,
+            max_results=page_size if next_token else min(page_size, first_page_size),
             next_token=next_token,
             tag=[models.DescribeDisksRequestTag(key=k, value=v) for k, v in tags.items()] or None,
             **filters,
