@@ -330,7 +330,51 @@ def run_cr(args: list[str], copy: Path, env: dict[str, str], *, tool: bool = Fal
     subprocess.run(command, cwd=copy, env=env, check=True)
 
 
-def mutate(copies: list[Path], module: str, run_id: str) -> Score:
+@dataclass(frozen=True)
+class Baseline:
+    """One run of a test list, unmutated, under coverage by test: its data file, how long it
+    took, each test's seconds, and its output when it failed."""
+
+    data_file: Path
+    seconds: float
+    durations: dict[str, float]
+    failed: str = ""
+
+
+#: pytest's ``--durations=0`` lines: "0.51s call     tests/x.py::test_y[a]".
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)s (?:setup|call|teardown)\s+(\S.*)$", re.M)
+
+
+def baseline(
+    copy: Path, tests: tuple[str, ...], env: dict[str, str], cache: dict[tuple[str, ...], Baseline]
+) -> Baseline:
+    """The baseline run of ``tests`` (once per run: modules sharing a list share it)."""
+    if tests in cache:
+        return cache[tests]
+    data_file = copy / f"baseline-{len(cache)}.coverage"
+    options, coverage_env = coverage_options(copy / LIBRARY / "snapstack", data_file)
+    started = time.monotonic()
+    ran = subprocess.run(
+        test_command(copy, tests, (*options, "--durations=0", "--durations-min=0")),
+        cwd=copy,
+        env={**env, **coverage_env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    durations: dict[str, float] = {}
+    for seconds, node in _DURATION.findall(ran.stdout):
+        durations[node.strip()] = durations.get(node.strip(), 0.0) + float(seconds)
+    cache[tests] = Baseline(
+        data_file,
+        time.monotonic() - started,
+        durations,
+        failed="" if ran.returncode == 0 else ran.stdout[-3000:],
+    )
+    return cache[tests]
+
+
+def mutate(copies: list[Path], module: str, run_id: str, cache: dict[tuple[str, ...], Baseline]) -> Score:
     """Baseline, init, equivalents, the mutants (one worker per copy) and tally for one module."""
     score = Score(module)
     tests = MODULES[module]
@@ -342,27 +386,16 @@ def mutate(copies: list[Path], module: str, run_id: str) -> Score:
         for pyc in (each / LIBRARY / module).parent.glob(f"__pycache__/{module_path.stem}.*.pyc"):
             pyc.unlink()
     slug = module.replace("/", ".")
-    data_file = copy / f"{slug}.coverage"
-    options, coverage_env = coverage_options(copy / LIBRARY / "snapstack", data_file)
     started = time.monotonic()
-    baseline = subprocess.run(
-        test_command(copy, tests, tuple(options)),
-        cwd=copy,
-        env={**env, **coverage_env},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    score.baseline_seconds = time.monotonic() - started
-    if baseline.returncode != 0:
-        score.broken = "its tests fail without any mutant:\n" + baseline.stdout[-3000:]
+    base = baseline(copy, tests, env, cache)
+    score.baseline_seconds = base.seconds
+    if base.failed:
+        score.broken = "its tests fail without any mutant:\n" + base.failed
         return score
-    selection = Selection(data_file, module_path)
+    selection = Selection(base.data_file, module_path, base.durations)
     RESULTS.mkdir(parents=True, exist_ok=True)
     config, session = copy / f"{slug}.toml", copy / f"{slug}.sqlite"
-    # A mutant that makes its tests 3x slower (plus room for a loaded machine) is a timeout: killed.
-    timeout = 3 * score.baseline_seconds + 20
-    write_config(config, copy, module, tests, timeout)
+    write_config(config, copy, module, tests, 3 * score.baseline_seconds + 20)
     pending, skipped, stale = prepare(copy, module, env, config, session)
     score.mutants = pending
     for entry in stale:
@@ -375,7 +408,7 @@ def mutate(copies: list[Path], module: str, run_id: str) -> Score:
     try:
         with use_db(str(session), WorkDB.Mode.open) as db:
             run_pending(
-                db, copies, module=module, tests=tests, selection=selection, run_id=run_id, timeout=timeout
+                db, copies, module=module, tests=tests, selection=selection, run_id=run_id, baseline=base
             )
             tally(db, score, module_path)
     finally:
@@ -393,7 +426,7 @@ def run_pending(
     tests: tuple[str, ...],
     selection: Selection,
     run_id: str,
-    timeout: float,
+    baseline: Baseline,
 ) -> None:
     """Run every pending mutant, each in a free copy with the tests that can see it; results go
     to the session database as they come (from this thread only: it is SQLite)."""
@@ -415,7 +448,14 @@ def run_pending(
                 *test_command(copy, tests if chosen_tests is None else (*options, *chosen_tests)),
             ]
             moved = attrs.evolve(mutation, module_path=copy / LIBRARY / module)
-            return mutate_and_test([moved], shlex.join(command), timeout)
+            # A mutant that makes its tests 3x slower (plus room for start-up and a loaded
+            # machine) is a timeout: killed.
+            took = (
+                baseline.seconds
+                if chosen_tests is None
+                else sum(baseline.durations.get(t, 0.0) for t in chosen_tests)
+            )
+            return mutate_and_test([moved], shlex.join(command), 3 * took + 20)
         finally:
             free.put(copy)
 
@@ -480,9 +520,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         copies = [copy, *(stack.enter_context(scratch_copy()) for _ in range(args.workers - 1))]
         os.environ.update({k: v for k, v in environment(copy, run_id).items() if k not in _PER_COPY})
+        cache: dict[tuple[str, ...], Baseline] = {}
         try:
             for module in modules:
-                scores.append(mutate(copies, module, run_id))
+                scores.append(mutate(copies, module, run_id, cache))
                 report(scores[-1])
         finally:
             end_leftovers(run_id)

@@ -46,6 +46,27 @@ _E2E = (
     "tests/e2e/test_alarm.py",
 )
 
+#: What the handlers and the executor are pinned by: the end-to-end tests of each trigger, the
+#: protocol's and the field's cases, bad input, table and ECS failures, streaming. One list for
+#: them all: it runs once under coverage per ``make mutation`` and each mutant then runs only the
+#: tests that ran its statement (quickest first), so a broad list costs its baseline run, once.
+_HANDLERS = (
+    "tests/test_targets.py",
+    *_E2E,
+    "tests/e2e/test_deploy_request.py",
+    "tests/e2e/test_deploy_trust.py",
+    "tests/e2e/test_deploy_field.py",
+    "tests/e2e/test_protocol.py",
+    "tests/e2e/test_date_placeholder.py",
+    "tests/e2e/test_untrusted_text.py",
+    "tests/e2e/test_field_cases.py",
+    "tests/reliability/test_bad_input.py",
+    "tests/reliability/test_table_errors.py",
+    "tests/reliability/test_outages.py",
+    "tests/reliability/test_faults.py",
+    "tests/scale/test_streaming.py",
+)
+
 #: test_parts.py's unit tests of slot deadlines and RPO durations (its end-to-end ones are slower).
 _PARTS = "-kslot_ends or deadline or only_a_timer or default_rpo or not_a_duration or never_overstate"
 _RECONCILE = (
@@ -62,12 +83,12 @@ MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/ecs/client.py": ("tests/ecs/test_client.py",),
     "snapstack/ecs/credentials.py": ("tests/ecs/test_client.py",),
     "snapstack/policy/model.py": ("tests/policy/test_policy.py", "tests/test_targets.py"),
-    "snapstack/policy/naming.py": ("tests/policy/test_policy.py",),
+    "snapstack/policy/naming.py": ("tests/policy/test_naming.py", "tests/policy/test_policy.py"),
     "snapstack/policy/schedule.py": ("tests/policy/test_schedule.py", "tests/policy/test_policy.py"),
     "snapstack/tokens/slots.py": ("tests/tokens/test_slots.py",),
     "snapstack/tokens/__init__.py": ("tests/tokens/test_open_table.py", "tests/tokens/test_contract.py"),
     "snapstack/tokens/urls.py": ("tests/tokens/test_redis.py", "tests/tokens/test_cli.py"),
-    "snapstack/tokens/base.py": (_PRIMITIVES, _CONTRACT, "-ksqlite"),
+    "snapstack/tokens/base.py": ("tests/tokens/test_update_record.py", _PRIMITIVES, _CONTRACT, "-ksqlite"),
     "snapstack/tokens/sqlite.py": ("tests/tokens/test_sqlite.py", _PRIMITIVES, _CONTRACT, "-ksqlite"),
     "snapstack/tokens/redis.py": ("tests/tokens/test_redis.py", _PRIMITIVES, _CONTRACT, "-kredis"),
     "snapstack/tokens/tablestore.py": (
@@ -77,23 +98,18 @@ MODULES: dict[str, tuple[str, ...]] = {
         "-ktablestore",
     ),
     "snapstack/targets.py": ("tests/test_targets.py",),
-    "snapstack/execute.py": _E2E,
-    "snapstack/handlers/planning.py": (
-        "tests/test_targets.py",
-        "tests/e2e/test_date_placeholder.py",
-        "tests/e2e/test_scheduled.py",
-        "tests/e2e/test_alarm.py",
-    ),
+    "snapstack/execute.py": _HANDLERS,
+    "snapstack/handlers/planning.py": _HANDLERS,
     "snapstack/handlers/cooldown.py": (
         "tests/tokens/test_cooldown.py",
         "tests/e2e/test_alarm.py",
         "-ksqlite or test_alarm",  # the cooldown contract on one backend, then the handler's use of it
     ),
-    "snapstack/handlers/runtime.py": _E2E,
-    "snapstack/handlers/scheduled.py": ("tests/e2e/test_scheduled.py",),
-    "snapstack/handlers/deploy.py": ("tests/e2e/test_deploy.py",),
-    "snapstack/handlers/manifest.py": ("tests/e2e/test_deploy.py",),
-    "snapstack/handlers/alarm.py": ("tests/e2e/test_alarm.py",),
+    "snapstack/handlers/runtime.py": _HANDLERS,
+    "snapstack/handlers/scheduled.py": _HANDLERS,
+    "snapstack/handlers/deploy.py": _HANDLERS,
+    "snapstack/handlers/manifest.py": _HANDLERS,
+    "snapstack/handlers/alarm.py": _HANDLERS,
     "snapstack/handlers/prune.py": ("tests/retention/test_handler.py",),
     "snapstack/policy/retention.py": ("tests/retention/test_model.py", "tests/retention/test_tiers.py"),
     "snapstack/retention/tiers.py": ("tests/retention/test_tiers.py",),
