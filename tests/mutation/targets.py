@@ -87,7 +87,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/policy/schedule.py": ("tests/policy/test_schedule.py", "tests/policy/test_policy.py"),
     "snapstack/tokens/slots.py": ("tests/tokens/test_slots.py",),
     "snapstack/tokens/__init__.py": ("tests/tokens/test_open_table.py", "tests/tokens/test_contract.py"),
-    "snapstack/tokens/urls.py": ("tests/tokens/test_redis.py", "tests/tokens/test_cli.py"),
+    "snapstack/tokens/urls.py": ("tests/tokens/test_urls.py", "tests/tokens/test_redis.py", "tests/tokens/test_cli.py"),
     "snapstack/tokens/base.py": ("tests/tokens/test_update_record.py", _PRIMITIVES, _CONTRACT, "-ksqlite"),
     "snapstack/tokens/sqlite.py": ("tests/tokens/test_sqlite.py", _PRIMITIVES, _CONTRACT, "-ksqlite"),
     "snapstack/tokens/redis.py": ("tests/tokens/test_redis.py", _PRIMITIVES, _CONTRACT, "-kredis"),

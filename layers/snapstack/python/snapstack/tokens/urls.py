@@ -31,4 +31,6 @@ def redact_url(url: str) -> str:
         f"{name}={value if name in _PLAIN_QUERY else '***'}"
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
     )
+    if not parts.netloc:  # sqlite:////abs/path: urlunsplit would drop the empty authority's "//"
+        return f"{parts.scheme}://{parts.path}" + (f"?{query}" if query else "")
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
