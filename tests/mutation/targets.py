@@ -51,6 +51,7 @@ _E2E = (
 #: them all: it runs once under coverage per ``make mutation`` and each mutant then runs only the
 #: tests that ran its statement (quickest first), so a broad list costs its baseline run, once.
 _HANDLERS = (
+    "tests/handlers",
     "tests/test_targets.py",
     *_E2E,
     "tests/e2e/test_deploy_request.py",
