@@ -11,8 +11,10 @@ Every ``.py`` gets its bytecode compiled by a CPython 3.10 interpreter (FC's run
 *unchecked-hash* pyc: ``/code`` is read-only on FC, so a timestamp-checked pyc made stale by the
 zip's 2-second mtimes would be recompiled in memory on every cold start (FACTS.md section 5).
 Tests, caches and pip's own records are stripped. The same inputs give byte-identical zips: sorted
-entries, fixed timestamps and modes, ``PYTHONHASHSEED=0`` and a fixed source path (``/code/...``)
-for the compiler.
+entries (the dependencies', then the function's own), fixed timestamps and modes,
+``PYTHONHASHSEED=0`` and a fixed source path (``/code/...``) for the compiler. The dependencies
+are installed, compiled and zipped once per lock (``.snapstack/deps/``); a function's zip is a
+copy of that zip with the library and the function folder added.
 
     python -m devkit.package [--out dist]        # build dist/<function>.zip, print sizes
     python -m devkit.package --relock            # re-resolve requirements.lock (needs PyPI)
@@ -51,6 +53,8 @@ CODE_DIR = "/code"
 #: FC's python3.10 runtime: CPython 3.10 on Debian 10, x86_64 (runtime overview,
 #: https://www.alibabacloud.com/help/en/functioncompute/user-guide/runtime-overview-2).
 PLATFORM = ("--platform", "manylinux2014_x86_64", "--python-version", "3.10", "--implementation", "cp")
+#: The marker of a finished dependency tree in the cache (never zipped).
+COMPLETE = ".complete"
 #: 1980-01-01, the earliest time a zip entry can carry.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _STRIP_DIRS = frozenset({"__pycache__", "tests", "test", ".pytest_cache", ".mypy_cache", "bin"})
@@ -143,13 +147,13 @@ def dependencies(python310: str) -> Path:
         [python310, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
     ).stdout
     cached = CACHE / hashlib.sha256(LOCK.read_bytes() + version.encode()).hexdigest()[:16]
-    if not (cached / ".complete").is_file():
+    if not (cached / COMPLETE).is_file():
         partial = cached.with_name(cached.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         _pip_install_lock(partial)
         _strip(partial)
         compile_tree(partial, python310)
-        (partial / ".complete").write_text(f"{LOCK.name}\n{version}")
+        (partial / COMPLETE).write_text(f"{LOCK.name}\n{version}")
         shutil.rmtree(cached, ignore_errors=True)
         partial.rename(cached)
     return cached
@@ -250,22 +254,27 @@ def compile_tree(tree: Path, python310: str, paths: Iterable[Path] | None = None
         raise PackageError(f"compiling bytecode failed:\n{(done.stdout + done.stderr).strip()[-3000:]}")
 
 
-def _write_zip(tree: Path, dest: Path) -> int:
-    """Zip ``tree`` deterministically into ``dest``; returns the unzipped size."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    unzipped = 0
-    files = sorted(p for p in tree.rglob("*") if p.is_file())
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        for path in files:
-            info = zipfile.ZipInfo(path.relative_to(tree).as_posix(), ZIP_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3  # unix: the mode below is read
-            mode = 0o755 if os.access(path, os.X_OK) and path.suffix in ("", ".so") else 0o644
-            info.external_attr = (0o100000 | mode) << 16
-            data = path.read_bytes()
-            unzipped += len(data)
-            zf.writestr(info, data, compresslevel=6)
-    return unzipped
+def _add_tree(zf: zipfile.ZipFile, tree: Path) -> None:
+    """Add every file under ``tree`` to ``zf``, sorted, with fixed timestamps and modes."""
+    for path in sorted(p for p in tree.rglob("*") if p.is_file() and p.name != COMPLETE):
+        info = zipfile.ZipInfo(path.relative_to(tree).as_posix(), ZIP_EPOCH)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.create_system = 3  # unix: the mode below is read
+        mode = 0o755 if os.access(path, os.X_OK) and path.suffix in ("", ".so") else 0o644
+        info.external_attr = (0o100000 | mode) << 16
+        zf.writestr(info, path.read_bytes(), compresslevel=6)
+
+
+def dependencies_zip(deps: Path) -> Path:
+    """``deps`` (see ``dependencies``) zipped once, next to it: every function's zip starts as a
+    copy of it, so the 60 MB that all functions share is compressed once, not once per function."""
+    zipped = deps.with_name(deps.name + ".zip")
+    if not zipped.is_file():
+        partial = zipped.with_name(zipped.name + ".partial")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+            _add_tree(zf, deps)
+        partial.rename(zipped)
+    return zipped
 
 
 def function_names() -> list[str]:
@@ -280,18 +289,21 @@ def build(
     python310 = python310 or find_python310()
     names = list(functions or function_names())
     artifacts = []
-    deps = dependencies(python310)
+    deps = dependencies_zip(dependencies(python310))
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             stage = Path(tmp) / name
-            shutil.copytree(deps, stage, ignore=shutil.ignore_patterns(".complete"))
             caches = shutil.ignore_patterns("__pycache__", "*.pyc")
             shutil.copytree(LIBRARY, stage / "snapstack", ignore=caches)
             shutil.copytree(FUNCTIONS / name, stage, ignore=caches, dirs_exist_ok=True)
-            ours = [stage / "snapstack", *(stage / p.name for p in (FUNCTIONS / name).glob("*.py"))]
-            compile_tree(stage, python310, ours)
+            compile_tree(stage, python310)
             dest = out / f"{name}.zip"
-            unzipped = _write_zip(stage, dest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(deps, dest)
+            with zipfile.ZipFile(dest, "a", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+                _add_tree(zf, stage)
+            with zipfile.ZipFile(dest) as zf:
+                unzipped = sum(info.file_size for info in zf.infolist())
             digest = hashlib.sha256(dest.read_bytes()).hexdigest()
             artifacts.append(Artifact(name, dest, dest.stat().st_size, unzipped, digest))
     return artifacts
