@@ -84,7 +84,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/ecs/test_dispositions.py",
         "tests/ecs/test_client.py",  # codes as they come over the wire, not as literals
     ),
-    "snapstack/ecs/request.py": ("tests/ecs/test_request.py",),
+    "snapstack/ecs/request.py": ("tests/ecs/test_request_bounds.py", "tests/ecs/test_request.py"),
     "snapstack/ecs/client.py": ("tests/ecs/test_client.py",),
     "snapstack/ecs/credentials.py": ("tests/ecs/test_client.py",),
     "snapstack/policy/model.py": ("tests/policy/test_policy.py", "tests/test_targets.py"),
@@ -179,7 +179,60 @@ _CLASSMETHOD = (
 )
 _REQUEST_RULE = "CreateSnapshotRequest refuses the same values with its own rule, which every policy runs"
 
+#: ``x == "literal"`` -> ``x is "literal"`` where ``x`` is itself a literal of the module: CPython
+#: interns identifier-like string literals, so the two are identical exactly when equal.
+_INTERNED = "both sides are interned string literals of the module: identical exactly when equal"
+
 EQUIVALENT: tuple[Equivalent, ...] = (
+    Equivalent(
+        "snapstack/ecs/request.py",
+        "core/AddNot",
+        "if TYPE_CHECKING:",
+        "the import it guards is for annotations only; importing it at run time changes nothing",
+    ),
+    *(
+        Equivalent("snapstack/ecs/request.py", "core/ReplaceComparisonOperator_Eq_Is", line, _INTERNED)
+        for line in (
+            'if kind == "int":',
+            'if kind == "bool":',
+        )
+    ),
+    Equivalent(
+        "snapstack/ecs/request.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        'if kind == "bool":',
+        "a kind is 'int', 'bool' or 'str' (_WIRE_KINDS): only 'bool' sorts <= 'bool'",
+    ),
+    Equivalent(
+        "snapstack/ecs/request.py",
+        "core/ReplaceComparisonOperator_Eq_GtE",
+        'wire = _WIRE_NAMES.get(name, "Tag" if name == "tags" else name)',
+        "no field of the request sorts after 'tags', so >= 'tags' means == 'tags'",
+    ),
+    *(
+        Equivalent(
+            "snapstack/ecs/request.py",
+            operator,
+            'if name == "disk_id" and error.get("type") == "missing":',
+            "only disk_id has no default, so only it can be 'missing'; a StrictStr's other error "
+            "('string_type') sorts after 'missing'",
+            mutant,
+        )
+        for operator, mutant in (
+            (
+                "core/ReplaceComparisonOperator_Eq_LtE",
+                'if name <= "disk_id" and error.get("type") == "missing":',
+            ),
+            (
+                "core/ReplaceComparisonOperator_Eq_GtE",
+                'if name >= "disk_id" and error.get("type") == "missing":',
+            ),
+            (
+                "core/ReplaceComparisonOperator_Eq_LtE",
+                'if name == "disk_id" and error.get("type") <= "missing":',
+            ),
+        )
+    ),
     Equivalent(
         "snapstack/ecs/errors.py",
         "core/ReplaceComparisonOperator_Eq_Is",
