@@ -99,10 +99,13 @@ class Score:
 
 
 def chosen(patterns: list[str]) -> list[str]:
-    """The modules named (exactly, or by a prefix), in the map's order."""
+    """The modules named (exactly, or by a prefix), in the order named (a prefix's modules in the
+    map's order), each once."""
     if not patterns:
         return list(MODULES)
-    picked = [m for m in MODULES if any(m == p or m.startswith(p.rstrip("/") + "/") for p in patterns)]
+    picked = list(
+        dict.fromkeys(m for p in patterns for m in MODULES if m == p or m.startswith(p.rstrip("/") + "/"))
+    )
     unknown = [p for p in patterns if not any(m == p or m.startswith(p.rstrip("/") + "/") for m in MODULES)]
     if unknown:
         raise SystemExit(
