@@ -60,14 +60,14 @@ class Sizes:
 
 NORMAL = Sizes(
     storm_disks=200,
-    storm_processes=32,
+    storm_processes=16,
     storm_concurrency=8,
     fault_disks=200,
     fault_concurrency=1,
     fault_max_attempts=3,
     crash_disks=240,
     crash_kill_after=50,
-    bad_input_examples=2000,
+    bad_input_examples=500,
     table_outage_disks=32,
     ecs_outage_disks=60,
 )
