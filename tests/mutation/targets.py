@@ -85,8 +85,8 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/ecs/test_client.py",  # codes as they come over the wire, not as literals
     ),
     "snapstack/ecs/request.py": ("tests/ecs/test_request_bounds.py", "tests/ecs/test_request.py"),
-    "snapstack/ecs/client.py": ("tests/ecs/test_client.py",),
-    "snapstack/ecs/credentials.py": ("tests/ecs/test_client.py",),
+    "snapstack/ecs/client.py": ("tests/ecs/test_client_config.py", "tests/ecs/test_client.py"),
+    "snapstack/ecs/credentials.py": ("tests/ecs/test_client_config.py", "tests/ecs/test_client.py"),
     "snapstack/policy/model.py": ("tests/policy/test_policy.py", "tests/test_targets.py"),
     "snapstack/policy/naming.py": ("tests/policy/test_naming.py", "tests/policy/test_policy.py"),
     "snapstack/policy/schedule.py": ("tests/policy/test_schedule.py", "tests/policy/test_policy.py"),
@@ -184,6 +184,16 @@ _REQUEST_RULE = "CreateSnapshotRequest refuses the same values with its own rule
 _INTERNED = "both sides are interned string literals of the module: identical exactly when equal"
 
 EQUIVALENT: tuple[Equivalent, ...] = (
+    *(
+        Equivalent(
+            "snapstack/ecs/client.py",
+            operator,
+            "and attempt < policy.max_attempts",
+            "attempt counts up by one from 1 and the loop ends when it reaches max_attempts, so it "
+            "is never above it: < and != agree, and small ints are one object each (CPython)",
+        )
+        for operator in ("core/ReplaceComparisonOperator_Lt_NotEq", "core/ReplaceComparisonOperator_Lt_IsNot")
+    ),
     Equivalent(
         "snapstack/ecs/request.py",
         "core/AddNot",

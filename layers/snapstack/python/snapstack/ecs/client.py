@@ -22,6 +22,7 @@ its answer, not become ambiguous; the lease (``SNAPSTACK_LEASE_SECONDS``, 120 s)
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import time
@@ -202,7 +203,7 @@ class EcsClient:
             request = request.model_copy(update={"client_token": f"snapstack-{uuid.uuid4().hex}"})
         sdk_request = request.to_sdk()
         first = request.client_token or ""
-        generations = iter(range(1, 1 << 30))
+        generations = itertools.count(1)
 
         def next_generation(_error: EcsError, _doubt: bool) -> str | None:
             return client_token_at(first, next(generations))
