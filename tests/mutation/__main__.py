@@ -3,6 +3,7 @@
     python -m tests.mutation                          # every module of targets.MODULES
     python -m tests.mutation snapstack/ratelimit.py   # one module (or a prefix: snapstack/ecs/)
     python -m tests.mutation --list                   # the map, and how many mutants each module has
+    python -m tests.mutation --max-tests 10 ...       # quicker: a lower bound on each score
 
 cosmic-ray (https://cosmic-ray.readthedocs.io) makes the mutants and applies each one to the
 module file while the tests run (its ``mutate_and_test``), then restores the file. Here it does
@@ -68,6 +69,8 @@ RESULTS = ROOT / ".snapstack" / "mutation"
 #: Every process a mutation run starts inherits this variable, so leftovers can be found by it.
 MARKER = "SNAPSTACK_MUTATION_RUN"
 PROGRESS_EVERY = 30.0  # seconds between progress lines
+#: How a survivor that ran only some of its covering tests (``--max-tests``) is marked.
+CAPPED = "survived"
 
 
 @dataclass
@@ -284,7 +287,9 @@ def tally(db: WorkDB, score: Score, module_path: Path) -> None:
         elif result.worker_outcome is not WorkerOutcome.NORMAL:
             score.errors.append(f"{where}: {result.worker_outcome.value}: {(result.output or '')[-300:]}")
         elif result.test_outcome is TestOutcome.SURVIVED:
-            score.survived.append((where, short_diff(result.diff)))
+            output = result.output or ""
+            capped = output.split("\n", 1)[0] if output.startswith(CAPPED) else ""
+            score.survived.append((f"{where} [{capped}]" if capped else where, short_diff(result.diff)))
         elif result.test_outcome is TestOutcome.KILLED:
             score.killed += 1
             score.timeouts += result.output == "timeout"
@@ -377,7 +382,13 @@ def baseline(
     return cache[tests]
 
 
-def mutate(copies: list[Path], module: str, run_id: str, cache: dict[tuple[str, ...], Baseline]) -> Score:
+def mutate(
+    copies: list[Path],
+    module: str,
+    run_id: str,
+    cache: dict[tuple[str, ...], Baseline],
+    max_tests: int | None = None,
+) -> Score:
     """Baseline, init, equivalents, the mutants (one worker per copy) and tally for one module."""
     score = Score(module)
     tests = MODULES[module]
@@ -411,7 +422,14 @@ def mutate(copies: list[Path], module: str, run_id: str, cache: dict[tuple[str, 
     try:
         with use_db(str(session), WorkDB.Mode.open) as db:
             run_pending(
-                db, copies, module=module, tests=tests, selection=selection, run_id=run_id, baseline=base
+                db,
+                copies,
+                module=module,
+                tests=tests,
+                selection=selection,
+                run_id=run_id,
+                baseline=base,
+                max_tests=max_tests,
             )
             tally(db, score, module_path)
     finally:
@@ -430,6 +448,7 @@ def run_pending(
     selection: Selection,
     run_id: str,
     baseline: Baseline,
+    max_tests: int | None = None,
 ) -> None:
     """Run every pending mutant, each in a free copy with the tests that can see it; results go
     to the session database as they come (from this thread only: it is SQLite)."""
@@ -443,6 +462,9 @@ def run_pending(
         try:
             (mutation,) = item.mutations
             chosen_tests = selection.tests_for(mutation.start_pos[0])
+            covering = len(chosen_tests or ())
+            if chosen_tests is not None and max_tests and covering > max_tests:
+                chosen_tests = chosen_tests[:max_tests]
             command = [
                 "env",
                 "-C",
@@ -458,7 +480,11 @@ def run_pending(
                 if chosen_tests is None
                 else sum(baseline.durations.get(t, 0.0) for t in chosen_tests)
             )
-            return mutate_and_test([moved], shlex.join(command), 3 * took + 20)
+            result = mutate_and_test([moved], shlex.join(command), 3 * took + 20)
+            if chosen_tests is not None and len(chosen_tests) < covering:
+                note = f"{CAPPED} the {len(chosen_tests)} quickest of the {covering} tests that cover it\n"
+                result = attrs.evolve(result, output=note + (result.output or ""))
+            return result
         finally:
             free.put(copy)
 
@@ -504,6 +530,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help="modules of tests/mutation/targets.py, or prefixes")
     parser.add_argument("--list", action="store_true", help="print the map and each module's mutant count")
     parser.add_argument(
+        "--max-tests",
+        type=int,
+        default=None,
+        help="run at most N of the tests covering a mutant, the quickest (a lower bound on the "
+        "score: a survivor that more tests might kill is marked)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="mutants run side by side (default: cores)"
     )
     args = parser.parse_args(argv)
@@ -526,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         cache: dict[tuple[str, ...], Baseline] = {}
         try:
             for module in modules:
-                scores.append(mutate(copies, module, run_id, cache))
+                scores.append(mutate(copies, module, run_id, cache, args.max_tests))
                 report(scores[-1])
         finally:
             end_leftovers(run_id)
