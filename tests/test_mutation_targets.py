@@ -79,6 +79,13 @@ def check(value, other):
 
 def unused():
     return 0
+
+
+def keyword(
+    a, *, b=1
+):
+    \"\"\"Doc.\"\"\"
+    return a + b
 """
 
 
@@ -89,9 +96,9 @@ def test_a_mutant_runs_the_tests_that_ran_its_statement_or_else_the_whole_list(t
     module.write_text(MODULE_SOURCE, encoding="utf-8")
     data = CoverageData(basename=str(tmp_path / "cov"))
     data.set_context("")
-    data.add_lines({str(module): [1, 4, 11]})
+    data.add_lines({str(module): [1, 4, 11, 15]})
     data.set_context("tests/t.py::test_big|run")
-    data.add_lines({str(module): [5, 7]})
+    data.add_lines({str(module): [5, 7, 19]})
     data.set_context("tests/t.py::test_small[1]|run")
     data.add_lines({str(module): [5, 8]})
     data.set_context("tests/t.py::test_small[1]|setup")
@@ -105,3 +112,5 @@ def test_a_mutant_runs_the_tests_that_ran_its_statement_or_else_the_whole_list(t
     assert selection.tests_for(8) == ["tests/t.py::test_small[1]"]
     assert selection.tests_for(1) is None  # runs at import: any test may depend on it
     assert selection.tests_for(12) is None  # no test ran it in-process: the whole list
+    # A signature (a default, `*`) runs at import, but only calls see it: the tests that ran the body.
+    assert selection.tests_for(16) == ["tests/t.py::test_big"]

@@ -5,9 +5,11 @@ A mutant can only change a test's outcome if the test executes the statement it 
 mutant runs only the tests that covered that statement in the baseline run instead of the
 module's whole list. Two cases fall back to the whole list, so selection never lets a mutant
 survive that the whole list would kill: a statement that runs while modules are imported (the
-empty context: a constant, a default argument, a field of a model, which any test may depend on),
+empty context: a constant, a field of a model, which any test may depend on),
 and a statement no test covered in-process (it may run in a process a test starts, which
-coverage does not follow).
+coverage does not follow). A function's signature runs at import too, but what a mutant there
+changes (a default, a keyword-only marker) is seen only by the calls: it gets the tests that ran
+the function's first statement.
 
 pytest-cov: https://pytest-cov.readthedocs.io/en/latest/contexts.html ; coverage.py's
 ``CoverageData.contexts_by_lineno``: https://coverage.readthedocs.io/en/latest/api_coveragedata.html
@@ -47,9 +49,14 @@ class Selection:
         self._contexts: dict[int, list[str]] = (
             data.contexts_by_lineno(measured) if measured is not None else {}
         )
-        self._statements = _statement_spans(module_path.read_text(encoding="utf-8"))
+        source = module_path.read_text(encoding="utf-8")
+        self._statements = _statement_spans(source)
+        self._signatures = _signature_spans(source)
 
     def tests_for(self, line: int) -> list[str] | None:
+        # A function's signature (keyword-only markers, defaults) is seen by the tests that call it.
+        called = [body for first, last, body in self._signatures if first <= line <= last]
+        line = called[-1] if called else line
         holding = [s for s in self._statements if s[0] <= line <= s[1]]
         span = min(holding, key=lambda s: s[1] - s[0], default=None)
         lines = range(span[0], span[1] + 1) if span else range(line, line + 1)
@@ -78,4 +85,18 @@ def _statement_spans(source: str) -> list[tuple[int, int]]:
             spans.append((node.lineno, max(node.lineno, body[0].lineno - 1)))
         else:
             spans.append((node.lineno, node.end_lineno or node.lineno))
+    return spans
+
+
+def _signature_spans(source: str) -> list[tuple[int, int, int]]:
+    """(first, last, body) lines of every function's signature (``def`` up to its body, decorators
+    excluded) and the line of its first statement that runs (a docstring is not one), outermost
+    first."""
+    spans = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body = body[1:]
+            spans.append((node.lineno, max(node.lineno, node.body[0].lineno - 1), body[0].lineno))
     return spans
