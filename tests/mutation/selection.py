@@ -3,11 +3,12 @@ dynamic contexts, recorded by pytest-cov's ``--cov-context=test``).
 
 A mutant can only change a test's outcome if the test executes the statement it mutates, so each
 mutant runs only the tests that covered that statement in the baseline run instead of the
-module's whole list. Two cases fall back to the whole list, so selection never lets a mutant
-survive that the whole list would kill: a statement that runs while modules are imported (the
-empty context: a constant, a field of a model, which any test may depend on),
-and a statement no test covered in-process (it may run in a process a test starts, which
-coverage does not follow). A function's signature runs at import too, but what a mutant there
+module's whole list. A statement that runs while modules are imported (the empty context: a
+constant, a field of a model) gets every test that ran any of the module's code, since any of
+them may depend on it; a statement no test covered in-process gets the module's whole list (it
+may run in a process a test starts, which coverage does not follow). So selection never lets a
+mutant survive that the whole list would kill, as long as a test that depends on a module
+runs some of its code. A function's signature runs at import too, but what a mutant there
 changes (a default, a keyword-only marker) is seen only by the calls: it gets the tests that ran
 the function's first statement.
 
@@ -61,7 +62,9 @@ class Selection:
         span = min(holding, key=lambda s: s[1] - s[0], default=None)
         lines = range(span[0], span[1] + 1) if span else range(line, line + 1)
         contexts = {c for n in lines for c in self._contexts.get(n, ())}
-        if not contexts or "" in contexts:
+        if "" in contexts:  # runs at import: every test that ran any of the module's code may see it
+            contexts = {c for found in self._contexts.values() for c in found} - {""}
+        if not contexts:
             return None
         return sorted({_node_id(c) for c in contexts}, key=lambda t: (self._durations.get(t, 0.0), t))
 
