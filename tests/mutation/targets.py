@@ -52,6 +52,7 @@ _E2E = (
 #: tests that ran its statement (quickest first), so a broad list costs its baseline run, once.
 _HANDLERS = (
     "tests/handlers",
+    "tests/test_execute_parts.py",
     "tests/test_targets.py",
     *_E2E,
     "tests/e2e/test_deploy_request.py",
