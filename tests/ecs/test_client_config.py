@@ -135,3 +135,8 @@ def test_the_renew_hook_hears_whether_an_earlier_attempt_may_have_acted(server, 
 
     make_client(RetryPolicy(base_delay=0.001)).create_snapshot(REQ, renew=renew)
     assert seen == [False, False]  # two definitive refusals: nothing was ever in doubt
+
+
+def test_a_credentials_repr_shows_the_key_id_and_never_the_secret_or_the_token():
+    shown = repr(Credentials("LTAI-id", "the-secret", "the-sts-token"))
+    assert "LTAI-id" in shown and "the-secret" not in shown and "the-sts-token" not in shown
