@@ -105,12 +105,18 @@ def test_a_mutant_runs_the_tests_that_ran_its_statement_or_else_the_whole_list(t
     data.add_lines({str(module): [5]})
     data.write()
     selection = Selection(tmp_path / "cov", module)
+    timed = Selection(
+        tmp_path / "cov", module, {"tests/t.py::test_big": 2.0, "tests/t.py::test_small[1]": 0.1}
+    )
     both = ["tests/t.py::test_big", "tests/t.py::test_small[1]"]
     assert selection.tests_for(5) == both
     assert selection.tests_for(6) == both  # the second line of the `if`: the same statement
     assert selection.tests_for(7) == ["tests/t.py::test_big"]
     assert selection.tests_for(8) == ["tests/t.py::test_small[1]"]
-    assert selection.tests_for(1) == both  # runs at import: any test that ran the module's code
+    # Runs at import: every test may depend on it, quickest first (by file when durations are unknown).
+    assert selection.tests_for(1) is None
+    assert timed.tests_for(1) == ["tests/t.py::test_small[1]", "tests/t.py::test_big"]
+    assert timed.tests_for(5) == ["tests/t.py::test_small[1]", "tests/t.py::test_big"]
     assert selection.tests_for(12) is None  # no test ran it in-process: the whole list
     # A signature (a default, `*`) runs at import, but only calls see it: the tests that ran the body.
     assert selection.tests_for(16) == ["tests/t.py::test_big"]

@@ -4,11 +4,11 @@ dynamic contexts, recorded by pytest-cov's ``--cov-context=test``).
 A mutant can only change a test's outcome if the test executes the statement it mutates, so each
 mutant runs only the tests that covered that statement in the baseline run instead of the
 module's whole list. A statement that runs while modules are imported (the empty context: a
-constant, a field of a model) gets every test that ran any of the module's code, since any of
-them may depend on it; a statement no test covered in-process gets the module's whole list (it
-may run in a process a test starts, which coverage does not follow). So selection never lets a
-mutant survive that the whole list would kill, as long as a test that depends on a module
-runs some of its code. A function's signature runs at import too, but what a mutant there
+constant, a field of a model or a dataclass) gets every test, quickest first: any may depend on
+it, also one that runs none of the module's lines (a dataclass's generated ``__init__``); a
+statement no test covered in-process gets the module's whole list (it may run in a process a
+test starts, which coverage does not follow). So selection never lets a mutant survive that the
+whole list would kill. A function's signature runs at import too, but what a mutant there
 changes (a default, a keyword-only marker) is seen only by the calls: it gets the tests that ran
 the function's first statement.
 
@@ -19,6 +19,7 @@ pytest-cov: https://pytest-cov.readthedocs.io/en/latest/contexts.html ; coverage
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 from pathlib import Path
 
 from coverage import CoverageData
@@ -62,11 +63,17 @@ class Selection:
         span = min(holding, key=lambda s: s[1] - s[0], default=None)
         lines = range(span[0], span[1] + 1) if span else range(line, line + 1)
         contexts = {c for n in lines for c in self._contexts.get(n, ())}
-        if "" in contexts:  # runs at import: every test that ran any of the module's code may see it
-            contexts = {c for found in self._contexts.values() for c in found} - {""}
+        if "" in contexts:
+            # Runs at import: any test may depend on it, also one that runs none of the module's
+            # lines (a dataclass's generated __init__, a model's validation): every test of the
+            # baseline, quickest first (the whole list, by file, when their durations are unknown).
+            return self._quickest(self._durations) if self._durations else None
         if not contexts:
             return None
-        return sorted({_node_id(c) for c in contexts}, key=lambda t: (self._durations.get(t, 0.0), t))
+        return self._quickest({_node_id(c) for c in contexts})
+
+    def _quickest(self, tests: Iterable[str]) -> list[str]:
+        return sorted(set(tests), key=lambda t: (self._durations.get(t, 0.0), t))
 
 
 def _node_id(context: str) -> str:
