@@ -187,6 +187,16 @@ _INTERNED = "both sides are interned string literals of the module: identical ex
 EQUIVALENT: tuple[Equivalent, ...] = (
     *(
         Equivalent(
+            "snapstack/tokens/sqlite.py",
+            "core/NumberReplacer",
+            "_BATCH = 500  # SQLite's default limit is 999 bound parameters per statement",
+            "any batch within SQLite's 999 bound parameters reads the same records",
+            f"_BATCH = {n}  # SQLite's default limit is 999 bound parameters per statement",
+        )
+        for n in (499, 501)
+    ),
+    *(
+        Equivalent(
             "snapstack/ecs/client.py",
             operator,
             "and attempt < policy.max_attempts",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from snapstack.tokens import ClaimOutcome, TokenTableUnavailable
+from snapstack.tokens import ClaimOutcome, TokenTableError, TokenTableUnavailable
 from snapstack.tokens.sqlite import SqliteTokenTable, path_from_url
 from tests.tokens.support import race
 
@@ -112,3 +112,14 @@ def test_a_fresh_file_locked_while_the_table_opens_it_is_unavailable_not_a_hang(
         holder.execute("ROLLBACK")
         holder.close()
     assert table.claim("t", "a").outcome is ClaimOutcome.CLAIMED
+
+
+def test_create_false_opens_a_table_that_exists_and_refuses_a_path_that_does_not(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/tokens.db"
+    assert SqliteTokenTable(url).claim("ss2-a", "owner").outcome is ClaimOutcome.CLAIMED
+    existing = SqliteTokenTable(url, create=False)
+    assert existing.get("ss2-a") is not None
+    missing = SqliteTokenTable(f"sqlite:///{tmp_path}/none.db", create=False)
+    with pytest.raises(TokenTableError, match="does not exist"):
+        missing.get("ss2-a")
+    assert not (tmp_path / "none.db").exists()
