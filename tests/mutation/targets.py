@@ -185,6 +185,13 @@ _REQUEST_RULE = "CreateSnapshotRequest refuses the same values with its own rule
 _INTERNED = "both sides are interned string literals of the module: identical exactly when equal"
 
 EQUIVALENT: tuple[Equivalent, ...] = (
+    Equivalent(
+        "snapstack/handlers/scheduled.py",
+        "core/NumberReplacer",
+        "return config.policies[0]",
+        "the line runs only when the configuration holds exactly one policy: [0] and [-1] are it",
+        "return config.policies[ -1]",
+    ),
     *(
         Equivalent(
             "snapstack/tokens/sqlite.py",
