@@ -20,7 +20,8 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -454,3 +455,53 @@ class EmulatorServer:
             pass
         finally:
             self._server.server_close()
+
+
+class LocalServer:
+    """One of the devkit's WSGI apps served on a loopback port for a test or a fixture scope:
+    ``start``/``stop`` (each idempotent) and ``with``. The ECS emulator, the FC endpoint and the
+    MNS endpoint are this with their own app; ``NAME`` is what the error says when one is used
+    before it is started."""
+
+    NAME = "the endpoint"
+
+    def __init__(self, app: WsgiApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self._host, self._port = host, port
+        self._server: EmulatorServer | None = None
+
+    @property
+    def running(self) -> EmulatorServer:
+        """The bound server; RuntimeError before ``start``."""
+        if self._server is None:
+            raise RuntimeError(f"{self.NAME} is not running")
+        return self._server
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` once started."""
+        return self.running.url
+
+    def start(self: _Served) -> _Served:
+        """Bind and serve in a background thread."""
+        if self._server is None:
+            self._server = EmulatorServer(self.app, self._host, self._port)
+            self._server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self: _Served) -> _Served:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+_Served = TypeVar("_Served", bound=LocalServer)

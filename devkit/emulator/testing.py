@@ -21,14 +21,13 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from devkit.emulator.faults import Faults, load_faults_file
 from devkit.emulator.fleet import FleetSource, load_fleet
 from devkit.emulator.models import EcsState
 from devkit.emulator.responses import Credential
-from devkit.emulator.server import DEFAULT_CREDENTIALS, EmulatorApp, EmulatorServer, RequestCounters
+from devkit.emulator.server import DEFAULT_CREDENTIALS, EmulatorApp, LocalServer, RequestCounters
 
 if TYPE_CHECKING:
     from alibabacloud_ecs20140526.client import Client
@@ -45,8 +44,10 @@ def load_faults(source: FaultsSource) -> dict[str, Any]:
     return load_faults_file(Path(source))
 
 
-class EcsEmulator:
+class EcsEmulator(LocalServer):
     """An ECS emulator on a loopback port, for one test or one fixture scope."""
+
+    NAME = "the emulator"
 
     def __init__(
         self,
@@ -61,41 +62,15 @@ class EcsEmulator:
         data = load_fleet(fleet)
         if token_errors is not None:  # "remember" | "release": how ClientTokens keep their first error
             data["token_errors"] = token_errors
-        self.app = EmulatorApp(data, load_faults(faults), credentials)
-        self._host, self._port = host, port
-        self._server: EmulatorServer | None = None
-
-    # --- lifecycle ------------------------------------------------------------------------------------
-
-    def start(self) -> EcsEmulator:
-        """Bind and serve in a background thread."""
-        if self._server is None:
-            self._server = EmulatorServer(self.app, self._host, self._port)
-            self._server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and free the port."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> EcsEmulator:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        self.app: EmulatorApp
+        super().__init__(EmulatorApp(data, load_faults(faults), credentials), host, port)
 
     # --- what tests use ------------------------------------------------------------------------------
 
     @property
     def endpoint(self) -> str:
         """``127.0.0.1:PORT`` (the SDK's ``Config.endpoint``)."""
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return self._server.endpoint
+        return self.running.endpoint
 
     @property
     def credentials(self) -> Credential:
@@ -162,9 +137,8 @@ class EcsEmulator:
 
     def control(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """Call the control API (``path`` below ``/_emulator/``); returns (status, decoded JSON)."""
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        conn = http.client.HTTPConnection(self._server.host, self._server.port, timeout=10)
+        server = self.running
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
         try:
             payload = None if body is None else json.dumps(body).encode()
             headers = {"Content-Type": "application/json"} if payload is not None else {}

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from devkit.emulator.responses import Credential
-from devkit.emulator.server import EmulatorServer
+from devkit.emulator.server import LocalServer
 from devkit.fc.execution import DEFAULT_SETTINGS, FunctionHost, RunSettings
 from devkit.fc.models import FcState
 from devkit.fc.server import DEFAULT_CREDENTIALS, FcApp
@@ -45,11 +44,13 @@ def build_app(
     return FcApp(FunctionHost(parsed, target, state, settings), credentials)
 
 
-class LocalFc:
+class LocalFc(LocalServer):
     """The local FC endpoint on a loopback port, for one test or one fixture scope.
 
     By default async retries are FC's 3 with no pause between them (a test waits for events, not time).
     """
+
+    NAME = "the FC endpoint"
 
     def __init__(
         self,
@@ -61,38 +62,13 @@ class LocalFc:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self.app = build_app(template, target, settings, credentials)
-        self._host, self._port = host, port
-        self._server: EmulatorServer | None = None
-
-    def start(self) -> LocalFc:
-        """Bind and serve in a background thread."""
-        if self._server is None:
-            self._server = EmulatorServer(self.app, self._host, self._port)
-            self._server.start()
-        return self
+        self.app: FcApp
+        super().__init__(build_app(template, target, settings, credentials), host, port)
 
     def stop(self) -> None:
         """Stop serving, free the port, let the async runs in progress finish."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        super().stop()
         self.app.host.close()
-
-    def __enter__(self) -> LocalFc:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT`` (``fc2.Client(endpoint=...)``, ``snapstack hook --endpoint``)."""
-        if self._server is None:
-            raise RuntimeError("the FC endpoint is not running")
-        return self._server.url
 
     @property
     def service(self) -> str:
