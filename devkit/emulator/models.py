@@ -19,7 +19,7 @@ import hashlib
 import heapq
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -392,6 +392,13 @@ class Page:
     last_seq: int | None
 
 
+def _pool(entities: Mapping[str, Any], ids: frozenset[str] | None) -> list[Any]:
+    """The entities to filter, in creation order: every one, or only the ids a query names."""
+    if ids is None:
+        return list(entities.values())
+    return sorted((entities[i] for i in ids if i in entities), key=lambda e: e.seq)
+
+
 def _paginate(matches: list[Any], page: PageRequest) -> tuple[list[Any], bool]:
     """One page of ``matches`` (ascending seq): the chunk, and whether more follow."""
     if page.after is not None:
@@ -533,6 +540,10 @@ class EcsState:
             self._by_disk: dict[str, dict[str, Snapshot]] = {}  # disk id -> its snapshots, oldest first
             self._version = 0  # bumped by every change to the snapshots (keys the query cache)
             self._queries: dict[tuple[Any, ...], _Matches] = {}
+            # Bumped by every change to disks and instances (keys the listing cache; a snapshot's
+            # creation does not change what a disk or instance filter matches).
+            self._fleet_version = 0
+            self._fleet_queries: dict[tuple[Any, ...], list[Any]] = {}
             self._tokens: dict[str, _TokenRecord] = {}
             self.token_errors = token_errors
             self._expiry: list[tuple[float, int, str]] = []
@@ -641,6 +652,7 @@ class EcsState:
             _patch(disk, changes)
             _require(disk.status, DISK_STATUSES, "status")
             _require(disk.category, DISK_CATEGORIES, "category")
+            self._fleet_version += 1
 
     def patch_instance(self, instance_id: str, **changes: Any) -> None:
         """Change fixture fields of an instance, e.g. ``status="Stopping"``."""
@@ -648,6 +660,7 @@ class EcsState:
             inst = self._instances[instance_id]
             _patch(inst, changes)
             _require(inst.status, INSTANCE_STATUSES, "status")
+            self._fleet_version += 1
 
     def set_kms_key(self, key_id: str, state: str | None) -> None:
         """Set a KMS key's state, or delete the key with None."""
@@ -683,6 +696,7 @@ class EcsState:
         with self._lock:
             del self._disks[disk_id]
             self._version += 1
+            self._fleet_version += 1
 
     def add_snapshots(self, raws: Iterable[Mapping[str, Any]]) -> None:
         """Add snapshots in fixture form (e.g. to fill a disk's quota without 256 calls)."""
@@ -909,10 +923,13 @@ class EcsState:
     # --- Describe* ----------------------------------------------------------------------------------
 
     def describe_disks(self, flt: DiskFilter, page: PageRequest) -> Page:
-        """Disks matching every filter, in creation order."""
+        """Disks matching every filter, in creation order (one filtering pass per query while
+        the fleet is unchanged, see ``_fleet_query``)."""
         with self._lock:
             now = self._tick()
-            matches = [d for d in self._disks.values() if self._disk_matches(d, flt)]
+            matches = self._fleet_query(
+                flt, lambda: [d for d in _pool(self._disks, flt.disk_ids) if self._disk_matches(d, flt)]
+            )
             chunk, more = _paginate(matches, page)
             return Page(
                 [self._disk_view(d, now) for d in chunk], len(matches), chunk[-1].seq if more else None
@@ -950,11 +967,29 @@ class EcsState:
         """Instances matching every filter, in creation order."""
         with self._lock:
             self._tick()
-            matches = [i for i in self._instances.values() if self._instance_matches(i, flt)]
+            matches = self._fleet_query(
+                flt,
+                lambda: [
+                    i for i in _pool(self._instances, flt.instance_ids) if self._instance_matches(i, flt)
+                ],
+            )
             chunk, more = _paginate(matches, page)
             return Page(
                 [self._instance_view(i) for i in chunk], len(matches), chunk[-1].seq if more else None
             )
+
+    def _fleet_query(self, flt: DiskFilter | InstanceFilter, scan: Callable[[], list[Any]]) -> list[Any]:
+        """``scan()``'s matches, kept while no disk or instance changes: a listing of 50,000 disks
+        in pages of 500 filters the fleet once, not once per page (each pass holds the lock that
+        CreateSnapshot needs; a real ECS's listings do not slow its creates). Caller holds the lock."""
+        key = (flt, self._fleet_version)
+        found = self._fleet_queries.get(key)
+        if found is None:
+            found = scan()
+            if len(self._fleet_queries) >= 16:
+                self._fleet_queries.clear()
+            self._fleet_queries[key] = found
+        return found
 
     def _disk_matches(self, d: Disk, f: DiskFilter) -> bool:
         return (

@@ -169,6 +169,32 @@ def test_describe_disks_paging_with_next_token() -> None:
         assert len(data) == 57 - 15 and all(d.type == "data" for d in data)
 
 
+def test_listings_follow_fleet_changes() -> None:
+    # The emulator keeps a query's matches while the fleet is unchanged: every change to a disk or
+    # an instance must show in the next answer, a new snapshot must not change what matches.
+    with EcsEmulator(fleet=generate_fleet(30)) as emu:
+        client = emu.sdk_client()
+        in_use = disk_ids(client, status="In_use")
+        assert len(in_use) == 30
+        create(client, disk_id="d-gen-000003")
+        assert disk_ids(client, status="In_use") == in_use
+        emu.state.patch_disk("d-gen-000003", status="Available")
+        assert disk_ids(client, status="Available") == ["d-gen-000003"]
+        assert disk_ids(client, status="In_use") == [d for d in in_use if d != "d-gen-000003"]
+        emu.state.release_disk("d-gen-000004")
+        assert "d-gen-000004" not in disk_ids(client)
+        assert disks(client).total_count == 29
+        running = [i.instance_id for i in instances(client, status="Running").instances.instance]
+        emu.state.patch_instance(running[0], status="Stopped")
+        now_running = [i.instance_id for i in instances(client, status="Running").instances.instance]
+        assert now_running == running[1:]
+        ids = json.dumps([running[2], running[1], "i-nope"])
+        assert [i.instance_id for i in instances(client, instance_ids=ids).instances.instance] == [
+            running[1],
+            running[2],
+        ]
+
+
 def test_describe_disks_legacy_paging() -> None:
     with EcsEmulator(fleet=generate_fleet(45)) as emu:
         client = emu.sdk_client()
