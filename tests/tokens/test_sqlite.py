@@ -123,3 +123,26 @@ def test_create_false_opens_a_table_that_exists_and_refuses_a_path_that_does_not
     with pytest.raises(TokenTableError, match="does not exist"):
         missing.get("ss2-a")
     assert not (tmp_path / "none.db").exists()
+
+
+def test_each_thread_has_its_own_connection_and_close_makes_every_thread_reopen(tmp_path: Path) -> None:
+    # One connection per thread (no Python lock around a shared one: workers queued behind it).
+    from concurrent.futures import ThreadPoolExecutor
+
+    table = SqliteTokenTable(f"sqlite:///{tmp_path}/tokens.db")
+    with ThreadPoolExecutor(max_workers=1) as other:
+        theirs = other.submit(table._connection).result()
+        mine = table._connection()
+        assert mine is not theirs
+        assert table._connection() is mine  # kept for the thread's next call
+        assert other.submit(table._connection).result() is theirs
+
+        table.close()
+        with pytest.raises(sqlite3.ProgrammingError):
+            mine.execute("SELECT 1")  # the caller's own connection closes at once
+        reopened = other.submit(table._connection).result()
+        assert reopened is not theirs  # another thread reopens on its next call...
+        with pytest.raises(sqlite3.ProgrammingError):
+            theirs.execute("SELECT 1")  # ...and closes the old one first
+        assert other.submit(lambda: table.claim("t", "a").outcome).result() is ClaimOutcome.CLAIMED
+    assert table.claim("t", "b").outcome is ClaimOutcome.BUSY

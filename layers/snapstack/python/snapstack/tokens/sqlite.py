@@ -20,10 +20,14 @@ What it assumes, and what that means for dedupe:
   OS page cache as soon as it returns, so it survives the crash of any process (the failure the token
   table guards against). Only an OS crash or power loss can drop the last commits; ``FULL`` would fsync
   every write and cut throughput about 4.5x (measured: 15,000 -> 3,300 claim+complete pairs/s).
-- Concurrency: one connection per table instance, guarded by a lock, so threads may share an instance;
-  other processes (and other instances) coordinate through SQLite's file locks and ``busy_timeout``.
-  Every primitive is a single autocommit statement, so no transaction ever upgrades a stale read lock
-  (which in WAL would fail at once, bypassing the busy handler).
+- Concurrency: one connection per thread (opened on the thread's first call), so threads share an
+  instance without a Python lock; threads, other processes and other instances all coordinate through
+  SQLite's file locks and ``busy_timeout``. A lock around one shared connection was tried first: a
+  worker held it while waiting for the GIL after each statement, and the other workers queued
+  behind it (18.6 % of the fan-out workers' time, measured with py-spy; ``bench.fanout``). Every
+  primitive is a single autocommit statement, so no transaction ever upgrades a stale read lock
+  (which in WAL would fail at once, bypassing the busy handler). A thread's connection closes when
+  the thread ends (its thread-local storage is freed) or at ``close``.
 - Errors from the engine or the file system (locked past the timeout, unopenable, not a database, disk
   I/O) raise ``TokenTableUnavailable``.
 """
@@ -102,9 +106,10 @@ class SqliteTokenTable(TokenTable):
         self.path = path_from_url(url)
         self.busy_timeout = busy_timeout
         self.create = create
-        self._lock = threading.Lock()
-        # Opened on first use, so making a table never touches the disk (cheap at cold start).
-        self._conn: sqlite3.Connection | None = None
+        # Each thread's connection, opened on its first use, so making a table never touches the
+        # disk (cheap at cold start). ``close`` bumps the generation: every thread then reopens.
+        self._local = threading.local()
+        self._generation = 0
 
     def _open(self) -> sqlite3.Connection:
         if not self.create and not os.path.isfile(self.path):
@@ -135,17 +140,28 @@ class SqliteTokenTable(TokenTable):
                     raise
                 time.sleep(0.005)
 
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use and again after ``close``."""
+        local = self._local
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is not None and local.generation == self._generation:
+            return conn
+        if conn is not None:
+            local.conn = None
+            conn.close()
+        generation = self._generation
+        conn = self._open()
+        local.conn, local.generation = conn, generation
+        return conn
+
     @contextmanager
     def _session(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                if self._conn is None:
-                    self._conn = self._open()
-                yield self._conn
-            except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
-                raise  # misuse of the schema or the API: a bug, not an outage
-            except (OSError, sqlite3.DatabaseError) as exc:
-                raise TokenTableUnavailable(f"SQLite token table {self.path}: {exc}") from exc
+        try:
+            yield self._connection()
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+            raise  # misuse of the schema or the API: a bug, not an outage
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise TokenTableUnavailable(f"SQLite token table {self.path}: {exc}") from exc
 
     def _get(self, token: str) -> TokenRecord | None:
         with self._session() as conn:
@@ -192,8 +208,10 @@ class SqliteTokenTable(TokenTable):
         return cursor.rowcount == 1
 
     def close(self) -> None:
-        """Close the connection; the next call opens a new one."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        """Close this thread's connection; every thread's next call opens a new one (another
+        thread's old connection closes then, or when that thread ends)."""
+        self._generation += 1
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
