@@ -70,7 +70,7 @@ _HANDLERS = (
 )
 
 #: test_parts.py's unit tests of slot deadlines and RPO durations (its end-to-end ones are slower).
-_PARTS = "-kslot_ends or deadline or only_a_timer or default_rpo or not_a_duration or never_overstate"
+_PARTS = "-kslot_ends or deadline or only_a_timer or default_rpo or not_a_duration or never_overstate or every_unit"
 _RECONCILE = (
     "tests/operate/test_sources.py",
     "tests/operate/test_failure_queue.py",
@@ -121,7 +121,11 @@ MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/handlers/manifest.py": _HANDLERS,
     "snapstack/handlers/alarm.py": _HANDLERS,
     "snapstack/handlers/prune.py": ("tests/retention/test_handler.py",),
-    "snapstack/policy/retention.py": ("tests/retention/test_model.py", "tests/retention/test_tiers.py"),
+    "snapstack/policy/retention.py": (
+        "tests/retention/test_model_bounds.py",
+        "tests/retention/test_model.py",
+        "tests/retention/test_tiers.py",
+    ),
     "snapstack/retention/tiers.py": ("tests/retention/test_tiers.py",),
     "snapstack/retention/config.py": ("tests/retention/test_model.py", "tests/retention/test_handler.py"),
     "snapstack/retention/inventory.py": (
@@ -185,6 +189,18 @@ _REQUEST_RULE = "CreateSnapshotRequest refuses the same values with its own rule
 _INTERNED = "both sides are interned string literals of the module: identical exactly when equal"
 
 EQUIVALENT: tuple[Equivalent, ...] = (
+    Equivalent(
+        "snapstack/policy/rpo.py",
+        "core/ReplaceBinaryOperator_Div_FloorDiv",
+        "return period + max(period / 4, MIN_GRACE)",
+        "a period is whole seconds (policy/schedule.py), a multiple of 4 microseconds: / 4 and // 4 agree",
+    ),
+    Equivalent(
+        "snapstack/policy/rpo.py",
+        "core/ReplaceComparisonOperator_LtE_Eq",
+        "if total <= timedelta():",
+        "the pattern admits only digits, so the total is never negative: <= 0 and == 0 agree",
+    ),
     Equivalent(
         "snapstack/handlers/scheduled.py",
         "core/NumberReplacer",

@@ -93,6 +93,12 @@ def test_the_default_rpo_is_the_period_plus_a_quarter_at_least_an_hour() -> None
     assert set_rpo.rpo_delta == timedelta(hours=26)
 
 
+def test_an_rpo_counts_every_unit() -> None:
+    assert parse_duration("45s") == timedelta(seconds=45)
+    assert parse_duration("1w1d1h1m1s") == timedelta(days=8, hours=1, minutes=1, seconds=1)
+    assert parse_duration("1h 30m") == timedelta(minutes=90)
+
+
 @pytest.mark.parametrize("text", ["", "0h", "26", "h", "1d-2h", "1.5h", "26 hours"])
 def test_an_rpo_that_is_not_a_duration_is_refused_when_the_policy_loads(text: str) -> None:
     with pytest.raises(ValueError, match="rpo"):
