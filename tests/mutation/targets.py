@@ -70,7 +70,10 @@ _HANDLERS = (
 )
 
 #: test_parts.py's unit tests of slot deadlines and RPO durations (its end-to-end ones are slower).
-_PARTS = "-kslot_ends or deadline or only_a_timer or default_rpo or not_a_duration or never_overstate or every_unit"
+_PARTS = (
+    "-kslot_ends or deadline or only_a_timer or default_rpo or not_a_duration or never_overstate"
+    " or every_unit"
+)
 _RECONCILE = (
     "tests/operate/test_sources.py",
     "tests/operate/test_failure_queue.py",
@@ -189,6 +192,38 @@ _REQUEST_RULE = "CreateSnapshotRequest refuses the same values with its own rule
 _INTERNED = "both sides are interned string literals of the module: identical exactly when equal"
 
 EQUIVALENT: tuple[Equivalent, ...] = (
+    Equivalent(
+        "snapstack/policy/schedule.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        "if not match or int(match.group(1)) == 0:",
+        "the pattern admits only digits: the count is never negative, so == 0 and <= 0 agree",
+    ),
+    Equivalent(
+        "snapstack/policy/schedule.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        "return Slot(datetime.combine(first, time(0)), "
+        'first.isoformat() if days == 1 else f"{first}/{days}d")',
+        "a period of whole days is at least one day: days is never below 1",
+    ),
+    Equivalent(
+        "snapstack/policy/schedule.py",
+        "core/ReplaceComparisonOperator_Lt_LtE",
+        "if period < DAY and DAY % period:",
+        "at exactly one day, DAY % period is 0: the rule is false either way",
+    ),
+    Equivalent(
+        "snapstack/policy/schedule.py",
+        "core/ReplaceComparisonOperator_Gt_GtE",
+        "if period > DAY and period % DAY:",
+        "at exactly one day, period % DAY is 0: the rule is false either way",
+    ),
+    Equivalent(
+        "snapstack/policy/schedule.py",
+        "core/NumberReplacer",
+        "wall = moment.astimezone(zone).replace(tzinfo=None, fold=0)",
+        "fold only matters to an aware datetime: the naive wall time's date and arithmetic ignore it",
+        "wall = moment.astimezone(zone).replace(tzinfo=None, fold= 1)",
+    ),
     Equivalent(
         "snapstack/policy/rpo.py",
         "core/ReplaceBinaryOperator_Div_FloorDiv",
