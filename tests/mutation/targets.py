@@ -398,6 +398,7 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "instant_access_retention_days: int | None = Field(default=None, ge=1, le= 65536)",
     ),
     Equivalent("snapstack/policy/model.py", "core/RemoveDecorator", "@classmethod", _CLASSMETHOD),
+    Equivalent("snapstack/policy/retention.py", "core/RemoveDecorator", "@classmethod", _CLASSMETHOD),
     *(
         Equivalent(
             "snapstack/ecs/retry.py",
