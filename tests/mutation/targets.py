@@ -53,6 +53,7 @@ _E2E = (
 _HANDLERS = (
     "tests/handlers",
     "tests/test_execute_parts.py",
+    "tests/test_executor.py",
     "tests/test_targets.py",
     *_E2E,
     "tests/e2e/test_deploy_request.py",
@@ -185,6 +186,29 @@ _REQUEST_RULE = "CreateSnapshotRequest refuses the same values with its own rule
 _INTERNED = "both sides are interned string literals of the module: identical exactly when equal"
 
 EQUIVALENT: tuple[Equivalent, ...] = (
+    *(
+        Equivalent(
+            "snapstack/execute.py",
+            operator,
+            "if workers == 1:",
+            "workers is max(1, concurrency): never below 1, and small ints are one object each "
+            "(CPython), so <= 1 and 'is 1' decide as == 1",
+        )
+        for operator in ("core/ReplaceComparisonOperator_Eq_LtE", "core/ReplaceComparisonOperator_Eq_Is")
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
+        "def _record(self, attempt: _Attempt, code: str, *, retryable: bool, detail: str) -> str:",
+        "every caller passes attempt and code by position and the rest by keyword: a "
+        "positional-only marker in place of the keyword-only one accepts the same calls",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceComparisonOperator_Is_Eq",
+        "outcome = Outcome.SKIPPED if exc.disposition is Disposition.SKIP else Outcome.FAILED",
+        "enum members are singletons: == and 'is' agree",
+    ),
     Equivalent(
         "snapstack/handlers/scheduled.py",
         "core/NumberReplacer",

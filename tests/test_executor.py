@@ -1,0 +1,402 @@
+"""The executor on its own: the protocol's figures and orderings that the end-to-end tests do not
+pin (latency, the lease margin, ClientToken generations, the order disks are worked on, the
+queue's bound).
+
+Every test drives the official ECS SDK over a real socket against the emulator and a real SQLite
+token table in ``tmp_path``; time is a hand-moved clock (the token table's, the deadline's, the
+rate limiter's, the latency timer's), never the wall clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devkit.emulator.fleet import generate_fleet
+from devkit.emulator.testing import EcsEmulator
+from snapstack.ecs.client import EcsClient, EcsConfig
+from snapstack.ecs.credentials import Credentials
+from snapstack.ecs.retry import Deadline, RetryPolicy
+from snapstack.execute import Batch, DiskResult, Executor, Hold, Intent, Outcome, RunStats
+from snapstack.handlers.planning import build_intents
+from snapstack.policy.model import Policy, Selector
+from snapstack.ratelimit import RateLimiter
+from snapstack.targets import DISK_PAGE_SIZE, Disk
+from snapstack.tokens import open_table
+from snapstack.tokens.base import TokenRecord, TokenTable
+
+DISKS = 8
+READ_TIMEOUT_MS = 10_000  # with LEASE_MARGIN_SECONDS (10): a send needs 20 s of lease left
+
+
+class Clock:
+    """A clock that moves only when told to (``step`` per reading: a timer that ticks)."""
+
+    def __init__(self, now: float = 1_000.0, step: float = 0.0) -> None:
+        self.now = now
+        self.step = step
+
+    def __call__(self) -> float:
+        now = self.now
+        self.now += self.step
+        return now
+
+
+@dataclass
+class Rig:
+    """An executor against ``emulator`` and a SQLite table on a hand-moved clock."""
+
+    emulator: EcsEmulator
+    tmp_path: Path
+    clock: Clock = field(default_factory=Clock)
+    timer: Clock = field(default_factory=lambda: Clock(100.0, 0.01234))  # 12.34 ms per reading
+    policy: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=3, base_delay=0.01))
+
+    def table(self) -> TokenTable:
+        return open_table(f"sqlite:///{self.tmp_path}/tokens.db", clock=self.clock)
+
+    def ecs(self) -> EcsClient:
+        creds = self.emulator.credentials
+        config = EcsConfig(
+            "cn-hangzhou",
+            endpoint=self.emulator.endpoint,
+            protocol="http",
+            read_timeout_ms=READ_TIMEOUT_MS,
+            retry=self.policy,
+        )
+        credentials = Credentials(creds.access_key_id, creds.access_key_secret, creds.security_token)
+        return EcsClient(config, credentials, sleep=lambda _s: None)
+
+    def executor(self, **options: Any) -> Executor:
+        values: dict[str, Any] = {
+            "ecs": self.ecs(),
+            "table": self.table(),
+            "owner": "test-owner",
+            "limiter": RateLimiter(1000),
+            "deadline": Deadline(None),
+            "logger": logging.getLogger("snapstack-test"),
+            "stats": RunStats(),
+            "sleep": lambda _s: None,
+            "timer": self.timer,
+            **options,
+        }
+        return Executor(**values)
+
+    def record(self, intent: Intent) -> TokenRecord:
+        found = self.table().get(intent.token)
+        assert found is not None
+        return found
+
+
+def intents_for(count: int) -> list[Intent]:
+    policy = Policy(name="daily", selector=Selector(all_disks=True))
+    disks = [Disk(disk_id=f"d-gen-{n:06d}", instance_id=f"i-gen-{n // 4:05d}") for n in range(count)]
+    intents, refused = build_intents(
+        policy, disks, trigger="timer", slot_parts={"slot": "s1"}, slot="20261127"
+    )
+    assert not refused
+    return intents
+
+
+def snapshots_of(emu: EcsEmulator, intent: Intent) -> list[dict[str, Any]]:
+    return emu.state.snapshots(intent.disk_id)
+
+
+def renewals(record: TokenRecord, writes: int) -> int:
+    """Lease renewals in a record's history: its version counts every write since the claim
+    (which starts it at the claim time in ms), ``writes`` of them the protocol's own."""
+    return record.version - int(record.created_at * 1000) - writes
+
+
+@pytest.fixture
+def emulator() -> Iterator[EcsEmulator]:
+    with EcsEmulator(fleet=generate_fleet(DISKS, snapshot_seconds=0)) as emu:
+        yield emu
+
+
+@pytest.fixture
+def rig(emulator: EcsEmulator, tmp_path: Path) -> Rig:
+    return Rig(emulator, tmp_path)
+
+
+# --- latency ----------------------------------------------------------------------------------------
+
+
+def test_a_created_disk_reports_its_create_calls_latency_in_ms_to_a_tenth(rig):
+    executor = rig.executor()
+    (intent,) = intents_for(1)
+    result = executor.run_one(intent)
+    assert result.outcome is Outcome.CREATED and result.attempts == 1
+    assert result.latency_ms == 12.3  # the timer moved 12.34 ms over the call
+    stats = executor.stats.latency
+    assert (
+        stats.count == 1 and stats.total_ms == pytest.approx(12.34) and stats.max_ms == pytest.approx(12.34)
+    )
+
+
+def test_a_failed_create_reports_its_latency_too(emulator, rig):
+    emulator.faults.configure(
+        {"apis": {"CreateSnapshot": {"errors": [{"code": "InstanceLockedForSecurity", "times": 1}]}}}
+    )
+    executor = rig.executor()
+    (intent,) = intents_for(1)
+    result = executor.run_one(intent)
+    assert (result.outcome, result.error_code) == (Outcome.FAILED, "InstanceLockedForSecurity")
+    assert result.latency_ms == 12.3 and result.attempts == 1
+    assert executor.stats.latency.count == 1 and executor.stats.latency.total_ms == pytest.approx(12.34)
+
+
+# --- time left and the lease before each send -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "outcome"),
+    [(5.0, Outcome.CREATED), (4.999, Outcome.DEFERRED)],  # START_MARGIN_SECONDS is 5
+)
+def test_a_disk_starts_only_with_the_start_margin_left(emulator, rig, seconds_left, outcome):
+    deadline = Deadline(seconds_left, clock=Clock())
+    (intent,) = intents_for(1)
+    result = rig.executor(deadline=deadline).run_one(intent)
+    assert result.outcome is outcome
+    if outcome is Outcome.DEFERRED:
+        assert result.error_code == "Invocation.TimeUp"
+        assert result.message == "too little time left in this invocation to start"
+        assert emulator.calls("CreateSnapshot") == 0 and rig.table().get(intent.token) is None
+
+
+@pytest.mark.parametrize(
+    ("lease_seconds", "renewed"),
+    [
+        (20.0, 0),  # exactly the read timeout (10 s) + the margin (10 s) left: enough
+        (19.5, 1),  # less: renewed before CreateSnapshot goes out
+    ],
+)
+def test_the_lease_is_renewed_before_a_send_when_less_than_read_timeout_plus_margin_is_left(
+    rig, lease_seconds, renewed
+):
+    executor = rig.executor(lease_seconds=lease_seconds)
+    (intent,) = intents_for(1)
+    assert executor.run_one(intent).outcome is Outcome.CREATED
+    assert renewals(rig.record(intent), writes=2) == renewed  # mark_sent and complete
+
+
+# --- ClientToken generations ------------------------------------------------------------------------
+
+
+def test_the_first_send_uses_the_slot_token_itself(emulator, rig):
+    (intent,) = intents_for(1)
+    assert rig.executor().run_one(intent).outcome is Outcome.CREATED
+    (snap,) = snapshots_of(emulator, intent)
+    assert snap["client_token"] == intent.token
+
+
+def test_a_retry_after_a_definitive_answer_records_and_sends_the_next_generation(emulator, rig):
+    emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": [{"code": "Throttling", "times": 1}]}}})
+    executor = rig.executor()
+    (intent,) = intents_for(1)
+    result = executor.run_one(intent)
+    assert (result.outcome, result.attempts) == (Outcome.CREATED, 2)
+    (snap,) = snapshots_of(emulator, intent)
+    assert snap["client_token"] == f"{intent.token}-g1"
+    assert rig.record(intent).generation == 1
+
+
+def test_a_lost_answer_on_a_clean_slot_leaves_it_in_doubt_and_the_next_delivery_finds_it(emulator, rig):
+    emulator.faults.configure({"apis": {"CreateSnapshot": {"drop_after_commit": {"times": 1}}}})
+    rig.policy = RetryPolicy(max_attempts=1)
+    (intent,) = intents_for(1)
+    first = rig.executor().run_one(intent)
+    assert first.outcome is Outcome.DEFERRED and first.attempts == 1
+    stored = rig.record(intent)
+    assert stored.in_doubt and stored.generation == 0  # no answer: the same token may be resent
+    (made,) = snapshots_of(emulator, intent)
+
+    again = rig.executor(owner="next-delivery").run_one(intent)
+    assert (again.outcome, again.snapshot_id) == (Outcome.DEDUPLICATED, made["snapshot_id"])
+    assert len(snapshots_of(emulator, intent)) == 1
+
+
+# --- the order disks are worked on ------------------------------------------------------------------
+
+
+def unfinished(rig: Rig, intent: Intent) -> None:
+    """A record an earlier delivery left retryable (claimed, then a retryable failure)."""
+    table = rig.table()
+    table.claim(intent.token, "earlier")
+    table.fail(intent.token, "earlier", "Throttling", retryable=True)
+
+
+def created(rig: Rig, intents: list[Intent]) -> None:
+    table = rig.table()
+    for intent in intents:
+        table.claim(intent.token, "earlier")
+        table.complete(intent.token, "earlier", f"s-earlier-{intent.disk_id}")
+
+
+def test_a_batch_reports_settled_slots_then_works_on_unfinished_ones_before_new_ones(rig):
+    fresh_a, unfinished_b, done_c, fresh_d, unfinished_e = intents_for(5)
+    unfinished(rig, unfinished_b)
+    unfinished(rig, unfinished_e)
+    created(rig, [done_c])
+    order: list[tuple[str, Outcome]] = []
+    batch = Batch([fresh_a, unfinished_b, done_c, fresh_d, unfinished_e])
+    rig.executor().stream([batch], concurrency=1, sink=lambda r, _i: order.append((r.disk_id, r.outcome)))
+    assert order == [
+        (done_c.disk_id, Outcome.DEDUPLICATED),
+        (unfinished_b.disk_id, Outcome.CREATED),
+        (unfinished_e.disk_id, Outcome.CREATED),
+        (fresh_a.disk_id, Outcome.CREATED),
+        (fresh_d.disk_id, Outcome.CREATED),
+    ]
+
+
+@pytest.fixture
+def page_emulator() -> Iterator[EcsEmulator]:
+    with EcsEmulator(fleet=generate_fleet(DISK_PAGE_SIZE + 1, snapshot_seconds=0)) as emu:
+        yield emu
+
+
+def test_run_works_in_listing_pages_and_returns_results_in_the_order_given(page_emulator, tmp_path, caplog):
+    """``run`` cuts its intents into pages of a DescribeDisks page (500): the unfinished-first
+    order applies within a page, never pulling a later page's disk ahead of an earlier page."""
+    rig = Rig(page_emulator, tmp_path)
+    intents = intents_for(DISK_PAGE_SIZE + 1)
+    created(rig, intents[: DISK_PAGE_SIZE - 1])
+    last_of_page, next_page = intents[DISK_PAGE_SIZE - 1], intents[DISK_PAGE_SIZE]
+    unfinished(rig, next_page)  # would go first if it shared the first page
+    caplog.set_level(logging.INFO, logger="snapstack-test")
+    results = rig.executor().run(intents, concurrency=1)
+    assert [r.disk_id for r in results] == [i.disk_id for i in intents]
+    assert [r.outcome for r in results[-2:]] == [Outcome.CREATED, Outcome.CREATED]
+    assert {r.outcome for r in results[:-2]} == {Outcome.DEDUPLICATED}
+    worked = [getattr(r, "disk_id", None) for r in caplog.records if r.getMessage() == "snapshot decision"]
+    assert worked[-2:] == [last_of_page.disk_id, next_page.disk_id]
+    assert len(worked) == len(intents)
+
+
+# --- the queue's bound ------------------------------------------------------------------------------
+
+
+def waiting_for_room(thread: threading.Thread) -> bool:
+    """True when ``thread`` waits in ``stream``'s ``room.acquire()``: a semaphore only waits
+    (``Condition.wait``) once no room is left, so the queue is full."""
+    names = []
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return any(names[i : i + 3] == ["wait", "acquire", "stream"] for i in range(len(names)))
+
+
+def test_stream_queues_one_listing_page_beyond_its_workers(rig):
+    """At most ``concurrency`` running plus one DescribeDisks page (500) waiting: the next page
+    is listed only once a worker frees room, so memory is bounded by pages, not by the fleet."""
+    executor = rig.executor()
+    executor.table_down.set()  # every disk defers at once, with no call: only the queue is tested
+    workers, pages = 2, DISK_PAGE_SIZE + 10
+    (template,) = intents_for(1)
+    release = threading.Event()
+    finished = 0
+    lock = threading.Lock()
+    in_flight_when_listed: list[int] = []
+    main = threading.current_thread()
+
+    def sink(result: DiskResult, _intent: Intent | None) -> None:
+        nonlocal finished
+        assert result.outcome is Outcome.DEFERRED
+        release.wait()
+        with lock:
+            finished += 1
+
+    def batches() -> Iterator[Batch]:
+        for n in range(pages):
+            with lock:
+                in_flight_when_listed.append(n - finished)
+            if n - finished > workers + DISK_PAGE_SIZE:
+                release.set()  # the bound is broken: let the workers go so the test can end
+            yield Batch([template.model_copy(update={"disk_id": f"d-{n}", "token": f"ss2-t{n}"})])
+
+    def watch() -> None:
+        # The workers hold their first disks until the listing thread waits for room.
+        while not release.is_set():
+            if waiting_for_room(main):
+                release.set()
+            release.wait(0.001)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        executor.stream(batches(), concurrency=workers, sink=sink)
+    finally:
+        release.set()
+        watcher.join()
+    assert finished == pages
+    assert max(in_flight_when_listed) == workers + DISK_PAGE_SIZE
+
+
+def test_an_owner_whose_claim_was_taken_while_it_waited_to_send_stops_without_sending(emulator, rig):
+    """The rate limiter makes the owner wait past its lease and another delivery takes the slot
+    over: the renewal before sending finds it gone, so nothing is sent and the disk is the other
+    owner's (``in_progress``), with the time spent in the create path."""
+    (intent,) = intents_for(1)
+    limiter_clock = Clock()
+
+    def wait(seconds: float) -> None:
+        limiter_clock.now += seconds
+        rig.clock.now += 60  # past the 20 s lease
+        claim = rig.table().claim(intent.token, "other-delivery", lease_seconds=300)
+        assert claim.owned
+
+    limiter = RateLimiter(1, burst=1, clock=limiter_clock, sleep=wait)
+    limiter.acquire()  # the bucket is empty: the owner's send waits
+    result = rig.executor(limiter=limiter, lease_seconds=20).run_one(intent)
+    assert result.outcome is Outcome.IN_PROGRESS
+    assert result.message is not None and result.message.startswith(
+        "could not renew the lease before sending"
+    )
+    assert result.latency_ms == 12.3
+    assert emulator.calls("CreateSnapshot") == 0
+    assert rig.record(intent).owner == "other-delivery"
+
+
+# --- the delivery bound -----------------------------------------------------------------------------
+
+
+def delivered(rig: Rig, intent: Intent, times: int) -> None:
+    """``times`` earlier deliveries (other owners) each ended the slot with a retryable failure."""
+    table = rig.table()
+    for n in range(times):
+        table.claim(intent.token, f"earlier-{n}")
+        table.fail(intent.token, f"earlier-{n}", "IncorrectInstanceStatus", retryable=True)
+
+
+@pytest.mark.parametrize(
+    ("earlier", "outcome"),
+    [
+        (0, Outcome.DEFERRED),  # the first delivery of two may defer
+        (1, Outcome.FAILED),  # the second is the last: it gives up
+        (3, Outcome.FAILED),  # past the bound (max_deliveries lowered since): gives up too
+    ],
+)
+def test_a_slot_gives_up_once_max_deliveries_have_worked_on_it(emulator, rig, earlier, outcome):
+    (intent,) = intents_for(1)
+    held = intent.model_copy(
+        update={"hold": Hold(code="IncorrectInstanceStatus", message="instance starting")}
+    )
+    delivered(rig, intent, earlier)
+    result = rig.executor(max_deliveries=2).run_one(held)
+    assert (result.outcome, result.error_code) == (outcome, "IncorrectInstanceStatus")
+    stored = rig.record(intent)
+    assert stored.retryable is (outcome is Outcome.DEFERRED)
+    if outcome is Outcome.FAILED:
+        assert (
+            result.message == f"gave up after {earlier + 1} deliveries: instance starting (no ECS call made)"
+        )
+    assert emulator.calls("CreateSnapshot") == 0
