@@ -24,7 +24,7 @@ from devkit.emulator.testing import EcsEmulator
 from snapstack.ecs.client import EcsClient, EcsConfig
 from snapstack.ecs.credentials import Credentials
 from snapstack.ecs.retry import Deadline, RetryPolicy
-from snapstack.execute import Batch, DiskResult, Executor, Hold, Intent, Outcome, RunStats
+from snapstack.execute import Batch, DiskResult, Executor, Hold, Intent, Outcome, RunStats, log_decision
 from snapstack.handlers.planning import build_intents
 from snapstack.policy.model import Policy, Selector
 from snapstack.ratelimit import RateLimiter
@@ -310,6 +310,7 @@ def test_stream_queues_one_listing_page_beyond_its_workers(rig):
 
     def sink(result: DiskResult, _intent: Intent | None) -> None:
         nonlocal finished
+        assert threading.current_thread() is not main, "concurrency 2 ran the disks on the calling thread"
         assert result.outcome is Outcome.DEFERRED
         release.wait()
         with lock:
@@ -400,3 +401,146 @@ def test_a_slot_gives_up_once_max_deliveries_have_worked_on_it(emulator, rig, ea
             result.message == f"gave up after {earlier + 1} deliveries: instance starting (no ECS call made)"
         )
     assert emulator.calls("CreateSnapshot") == 0
+
+
+def test_a_failure_record_keeps_240_characters_of_its_detail(rig):
+    (intent,) = intents_for(1)
+    why = "x" * 300
+    held = intent.model_copy(update={"hold": Hold(code="IncorrectInstanceStatus", message=why)})
+    result = rig.executor().run_one(held)
+    assert result.outcome is Outcome.DEFERRED
+    assert result.message == f"{why} (no ECS call made)"  # the log line has it all
+    assert rig.record(intent).detail == why[:240]
+
+
+# --- claims and look-ups ----------------------------------------------------------------------------
+
+
+def test_a_slot_another_delivery_holds_is_in_progress_until_its_lease_ends(emulator, rig):
+    (intent,) = intents_for(1)
+    rig.table().claim(intent.token, "other-delivery", lease_seconds=300)
+    result = rig.executor().run_one(intent)
+    assert result.outcome is Outcome.IN_PROGRESS
+    assert result.message == "claimed by other-delivery until 1300"  # the table's clock is at 1000
+    assert emulator.calls("CreateSnapshot") == 0
+
+
+def test_a_failed_snapshot_with_the_slot_tag_is_not_the_slots_snapshot(emulator, rig):
+    """A slot in doubt is looked up first; a snapshot that failed does not count as made."""
+    (intent,) = intents_for(1)
+    table = rig.table()
+    table.claim(intent.token, "earlier", lease_seconds=20)
+    table.mark_sent(intent.token, "earlier", generation=0, lease_seconds=20)  # then it died
+    emulator.state.add_snapshots(
+        [
+            {
+                "snapshot_id": "s-failed",
+                "disk_id": intent.disk_id,
+                "status": "failed",
+                "tags": {"snapstack:slot": intent.token},
+            }
+        ]
+    )
+    rig.clock.now += 60  # the earlier owner's lease is over
+    result = rig.executor().run_one(intent)
+    assert result.outcome is Outcome.CREATED and result.snapshot_id != "s-failed"
+    assert emulator.calls("DescribeSnapshots") == 1 and emulator.calls("CreateSnapshot") == 1
+
+
+def test_a_slot_in_doubt_adopts_its_oldest_snapshot_and_warns_of_the_others(emulator, rig):
+    (intent,) = intents_for(1)
+    table = rig.table()
+    table.claim(intent.token, "earlier", lease_seconds=20)
+    table.mark_sent(intent.token, "earlier", generation=0, lease_seconds=20)
+    tag = {"snapstack:slot": intent.token}
+    emulator.state.add_snapshots(
+        [
+            {"snapshot_id": "s-old", "disk_id": intent.disk_id, "creation_time": 1e9, "tags": tag},
+            {"snapshot_id": "s-new", "disk_id": intent.disk_id, "creation_time": 2e9, "tags": tag},
+        ]
+    )
+    rig.clock.now += 60
+    result = rig.executor().run_one(intent)
+    assert (result.outcome, result.snapshot_id) == (Outcome.DEDUPLICATED, "s-old")
+    assert result.message == "made by an earlier delivery (found by its slot tag)"
+    assert result.warning is not None
+    changed, many = result.warning.split("; ")
+    assert changed.startswith("the request changed since that snapshot was made: ")
+    assert many == "2 snapshots carry this slot's tag: s-old, s-new"
+    assert rig.record(intent).snapshot_id == "s-old" and emulator.calls("CreateSnapshot") == 0
+
+
+# --- stopping the invocation ------------------------------------------------------------------------
+
+
+def test_an_account_level_error_stops_the_invocation_and_the_listing(emulator, rig):
+    code = "InvalidAccountStatus.NotEnoughBalance"
+    emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": [{"code": code, "times": 1}]}}})
+    first, second, third = intents_for(3)
+    executor = rig.executor()
+    closed: list[bool] = []
+    got: list[DiskResult] = []
+
+    def pages() -> Iterator[Batch]:
+        try:
+            yield Batch([first, second])
+            yield Batch([third])
+        finally:
+            closed.append(True)
+
+    source = pages()  # held here: only the executor can close it before the test ends
+    executor.stream(source, concurrency=1, sink=lambda r, _i: got.append(r))
+    assert executor.fatal is not None and executor.fatal.code == code
+    assert executor.halted == f"the invocation stopped ({code})"
+    assert closed == [True]  # the planner's stream was told to stop listing
+    assert [r.disk_id for r in got] == [first.disk_id, second.disk_id]
+    assert [(r.outcome, r.error_code) for r in got] == [(Outcome.DEFERRED, code)] * 2
+    assert got[0].message is not None and got[0].message.endswith("(stops the invocation: FC retries it)")
+    assert got[1].message == f"the invocation stopped: {executor.fatal.message} (no ECS call made)"
+    assert emulator.calls("CreateSnapshot") == 1
+    stored = rig.record(first)
+    assert (stored.error_code, stored.retryable) == (code, True)
+    assert rig.table().get(second.token) is None
+
+
+def test_run_decides_the_disks_a_stopped_stream_never_reached(emulator, rig):
+    intents = intents_for(3)
+    executor = rig.executor(deadline=Deadline(1.0, clock=Clock()))
+    results = executor.run(intents, concurrency=2)
+    assert executor.halted == "too little time left in this invocation"
+    assert [(r.disk_id, r.outcome, r.error_code) for r in results] == [
+        (i.disk_id, Outcome.DEFERRED, "Invocation.TimeUp") for i in intents
+    ]
+    assert emulator.calls("CreateSnapshot") == 0
+
+
+# --- the decision's log line ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("outcome", "warning", "level"),
+    [
+        (Outcome.FAILED, None, logging.ERROR),
+        (Outcome.FAILED, "and a warning", logging.ERROR),
+        (Outcome.DEDUPLICATED, "the request changed", logging.WARNING),
+        (Outcome.CREATED, None, logging.INFO),
+        (Outcome.DEFERRED, None, logging.INFO),
+    ],
+)
+def test_a_decision_is_logged_at_the_level_its_outcome_calls_for(caplog, outcome, warning, level):
+    logger = logging.getLogger("snapstack-test")
+    caplog.set_level(logging.INFO, logger="snapstack-test")
+    result = DiskResult(
+        disk_id="d-1", outcome=outcome, token="ss2-t", warning=warning, attempts=2, latency_ms=1.5
+    )
+    log_decision(logger, result, {"policy": "daily"}, instance_id="i-1")  # type: ignore[arg-type]
+    (record,) = caplog.records
+    assert record.levelno == level and record.getMessage() == "snapshot decision"
+    fields = vars(record)
+    assert (fields["disk_id"], fields["instance_id"], fields["outcome"], fields["policy"]) == (
+        "d-1",
+        "i-1",
+        outcome.value,
+        "daily",
+    )
+    assert (fields["attempt"], fields["latency_ms"], fields["slot_token"]) == (2, 1.5, "ss2-t")

@@ -186,15 +186,11 @@ _REQUEST_RULE = "CreateSnapshotRequest refuses the same values with its own rule
 _INTERNED = "both sides are interned string literals of the module: identical exactly when equal"
 
 EQUIVALENT: tuple[Equivalent, ...] = (
-    *(
-        Equivalent(
-            "snapstack/execute.py",
-            operator,
-            "if workers == 1:",
-            "workers is max(1, concurrency): never below 1, and small ints are one object each "
-            "(CPython), so <= 1 and 'is 1' decide as == 1",
-        )
-        for operator in ("core/ReplaceComparisonOperator_Eq_LtE", "core/ReplaceComparisonOperator_Eq_Is")
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        "if workers == 1:",
+        "workers is max(1, concurrency): never below 1, so <= 1 decides as == 1",
     ),
     Equivalent(
         "snapstack/execute.py",
