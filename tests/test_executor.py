@@ -10,6 +10,7 @@ rate limiter's, the latency timer's), never the wall clock.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 import threading
 from collections.abc import Iterator
@@ -58,9 +59,12 @@ class Rig:
     clock: Clock = field(default_factory=Clock)
     timer: Clock = field(default_factory=lambda: Clock(100.0, 0.01234))  # 12.34 ms per reading
     policy: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=3, base_delay=0.01))
+    busy_timeout: float = 5.0  # how long a write waits for another writer's lock (SQLite)
 
     def table(self) -> TokenTable:
-        return open_table(f"sqlite:///{self.tmp_path}/tokens.db", clock=self.clock)
+        return open_table(
+            f"sqlite:///{self.tmp_path}/tokens.db", clock=self.clock, busy_timeout=self.busy_timeout
+        )
 
     def ecs(self) -> EcsClient:
         creds = self.emulator.credentials
@@ -221,6 +225,88 @@ def test_a_lost_answer_on_a_clean_slot_leaves_it_in_doubt_and_the_next_delivery_
     again = rig.executor(owner="next-delivery").run_one(intent)
     assert (again.outcome, again.snapshot_id) == (Outcome.DEDUPLICATED, made["snapshot_id"])
     assert len(snapshots_of(emulator, intent)) == 1
+
+
+def test_a_definitive_answer_after_an_unanswered_attempt_leaves_the_slot_in_doubt(emulator, rig):
+    """The 5xx may have made the snapshot: the refusal that followed does not settle that."""
+    errors = [{"code": "InternalError", "times": 1}, {"code": "InstanceLockedForSecurity", "times": 1}]
+    emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": errors}}})
+    (intent,) = intents_for(1)
+    result = rig.executor().run_one(intent)
+    assert (result.outcome, result.error_code, result.attempts) == (
+        Outcome.FAILED,
+        "InstanceLockedForSecurity",
+        2,
+    )
+    assert rig.record(intent).in_doubt
+
+
+def with_slot_snapshot(emulator: EcsEmulator, intent: Intent) -> None:
+    emulator.state.add_snapshots(
+        [{"snapshot_id": "s-slot", "disk_id": intent.disk_id, "tags": {"snapstack:slot": intent.token}}]
+    )
+
+
+@pytest.mark.parametrize(
+    ("max_attempts", "message"),
+    [
+        (1, "the slot's snapshot exists (ClientToken used with other parameters)"),  # no retry left
+        (3, "made by an earlier attempt (found by its slot tag)"),  # looked up before the retry
+    ],
+)
+def test_a_token_used_with_other_parameters_resolves_to_the_slots_snapshot(
+    emulator, rig, max_attempts, message
+):
+    emulator.faults.configure(
+        {"apis": {"CreateSnapshot": {"errors": [{"code": "IdempotentParameterMismatch", "times": 1}]}}}
+    )
+    rig.policy = RetryPolicy(max_attempts=max_attempts, base_delay=0.01)
+    (intent,) = intents_for(1)
+    with_slot_snapshot(emulator, intent)
+    result = rig.executor().run_one(intent)
+    assert (result.outcome, result.snapshot_id, result.message) == (Outcome.DEDUPLICATED, "s-slot", message)
+    assert emulator.calls("CreateSnapshot") == 1 and emulator.calls("DescribeSnapshots") == 1
+    assert rig.record(intent).snapshot_id == "s-slot"
+
+
+@pytest.mark.parametrize(
+    ("sent", "note"),
+    [
+        (0, "no ECS call made"),
+        (1, "the slot is in doubt: the next delivery looks it up first"),
+    ],
+)
+def test_a_table_that_stops_answering_before_a_send_defers_the_disk(emulator, rig, tmp_path, sent, note):
+    """Another writer locks the SQLite file while the owner waits for the rate limiter: the
+    lease cannot be renewed, so nothing more is sent and the disk is deferred, saying whether a
+    request already went out."""
+    if sent:  # the first send is refused, and its retry waits for the limiter
+        emulator.faults.configure(
+            {"apis": {"CreateSnapshot": {"errors": [{"code": "Throttling", "times": 1}]}}}
+        )
+    rig.busy_timeout = 0.01
+    (intent,) = intents_for(1)
+    other_writer = sqlite3.connect(tmp_path / "tokens.db", isolation_level=None)
+    limiter_clock = Clock()
+
+    def wait(seconds: float) -> None:
+        limiter_clock.now += seconds
+        other_writer.execute("BEGIN IMMEDIATE")
+
+    limiter = RateLimiter(1, burst=1, clock=limiter_clock, sleep=wait)
+    if not sent:
+        limiter.acquire()  # the first send already waits
+    executor = rig.executor(limiter=limiter, lease_seconds=15)  # under 20 s: renewed before each send
+    try:
+        result = executor.run_one(intent)
+    finally:
+        other_writer.execute("ROLLBACK")
+        other_writer.close()
+    assert (result.outcome, result.error_code) == (Outcome.DEFERRED, "TokenTable.Unavailable")
+    assert result.message is not None
+    assert result.message.startswith("could not renew the lease before sending")
+    assert result.message.endswith(f"({note})")
+    assert executor.table_down.is_set() and emulator.calls("CreateSnapshot") == sent
 
 
 # --- the order disks are worked on ------------------------------------------------------------------
