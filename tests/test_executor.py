@@ -265,6 +265,7 @@ def test_a_token_used_with_other_parameters_resolves_to_the_slots_snapshot(
     with_slot_snapshot(emulator, intent)
     result = rig.executor().run_one(intent)
     assert (result.outcome, result.snapshot_id, result.message) == (Outcome.DEDUPLICATED, "s-slot", message)
+    assert result.warning is not None and "carry this slot's tag" not in result.warning  # it is the only one
     assert emulator.calls("CreateSnapshot") == 1 and emulator.calls("DescribeSnapshots") == 1
     assert rig.record(intent).snapshot_id == "s-slot"
 
