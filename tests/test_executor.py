@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from devkit.emulator.fleet import generate_fleet
 from devkit.emulator.testing import EcsEmulator
@@ -631,3 +632,96 @@ def test_a_decision_is_logged_at_the_level_its_outcome_calls_for(caplog, outcome
         "daily",
     )
     assert (fields["attempt"], fields["latency_ms"], fields["slot_token"]) == (2, 1.5, "ss2-t")
+
+
+@pytest.mark.parametrize(("earlier", "outcome"), [(2, Outcome.DEFERRED), (3, Outcome.FAILED)])
+def test_by_default_a_slot_gives_up_at_fcs_fourth_delivery(rig, earlier, outcome):
+    (intent,) = intents_for(1)
+    held = intent.model_copy(
+        update={"hold": Hold(code="IncorrectInstanceStatus", message="instance starting")}
+    )
+    delivered(rig, intent, earlier)
+    assert rig.executor().run_one(held).outcome is outcome
+
+
+@pytest.mark.parametrize(("tagged", "outcome"), [(True, Outcome.DEDUPLICATED), (False, Outcome.FAILED)])
+def test_the_last_delivery_looks_a_slot_in_doubt_up_before_giving_up(emulator, rig, tagged, outcome):
+    """A 5xx on the last delivery may have made the snapshot: it is looked up before failing."""
+    emulator.faults.configure(
+        {"apis": {"CreateSnapshot": {"errors": [{"code": "InternalError", "times": 1}]}}}
+    )
+    rig.policy = RetryPolicy(max_attempts=1)
+    (intent,) = intents_for(1)
+    if tagged:
+        with_slot_snapshot(emulator, intent)
+    result = rig.executor(max_deliveries=1).run_one(intent)
+    assert result.outcome is outcome
+    assert emulator.calls("DescribeSnapshots") == 1
+    if tagged:
+        assert (result.snapshot_id, result.message) == (
+            "s-slot",
+            "made by an earlier attempt (found by its slot tag)",
+        )
+    else:
+        assert result.error_code == "InternalError"
+        assert result.message is not None and result.message.startswith("gave up after 1 deliveries: ")
+
+
+# --- what the first delivery fixes for the slot ------------------------------------------------------
+
+
+def test_the_first_claim_stores_the_slot_and_a_redelivery_sends_its_name_again(emulator, rig):
+    """The record's meta holds the disk, the labels and the values fixed per slot; a later
+    delivery whose request renders another name sends the first one."""
+    (intent,) = intents_for(1)
+    table = rig.table()
+    first_name = "snapstack-daily-first-" + intent.disk_id
+    meta = {"disk_id": intent.disk_id, "name": first_name}
+    table.claim(intent.token, "earlier", meta=meta)
+    table.fail(intent.token, "earlier", "Throttling", retryable=True)
+    assert rig.executor().run_one(intent).outcome is Outcome.CREATED
+    (snap,) = snapshots_of(emulator, intent)
+    assert snap["name"] == first_name and snap["name"] != intent.request.snapshot_name
+    assert snap["description"] == intent.request.description  # stored by no earlier claim: as rendered
+
+    other = intents_for(2)[1]  # a slot no delivery claimed before
+    assert rig.executor().run_one(other).outcome is Outcome.CREATED
+    stored = rig.record(other).meta
+    assert stored["disk_id"] == other.disk_id and stored["instance_id"] == other.instance_id
+    assert {k: stored[k] for k in other.labels} == other.labels
+    assert (stored["name"], stored["description"]) == (other.request.snapshot_name, other.request.description)
+
+
+# --- the executor's own contract --------------------------------------------------------------------
+
+
+def test_a_sink_that_fails_on_a_worker_fails_the_stream(rig):
+    executor = rig.executor()
+    executor.table_down.set()
+
+    def sink(_result: DiskResult, _intent: Intent | None) -> None:
+        raise RuntimeError("the sink broke")
+
+    with pytest.raises(RuntimeError, match="the sink broke"):
+        executor.stream([Batch(intents_for(3))], concurrency=2, sink=sink)
+
+
+def test_an_invocation_abort_names_its_code(emulator, rig):
+    code = "InvalidAccountStatus.NotEnoughBalance"
+    emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": [{"code": code, "times": 1}]}}})
+    executor = rig.executor()
+    executor.run_one(intents_for(1)[0])
+    assert executor.fatal is not None
+    assert str(executor.fatal) == f"{code}: {executor.fatal.message}" and executor.fatal.message
+
+
+def test_intents_and_results_are_immutable():
+    (intent,) = intents_for(1)
+    result = DiskResult(disk_id="d-1", outcome=Outcome.CREATED, token="ss2-t")
+    for model, name, value in (
+        (intent, "disk_id", "d-2"),
+        (result, "outcome", Outcome.FAILED),
+        (Hold(code="c", message="m"), "code", "x"),
+    ):
+        with pytest.raises(ValidationError):
+            setattr(model, name, value)
