@@ -79,6 +79,7 @@ SNAP = SlotSnapshot(
             ["SnapshotName ('daily-d-1' -> 'weekly-d-1')"],
         ),
         ({"description": "other", "retention_days": 7}, ["Description"]),
+        ({"description": "daily", "retention_days": 7}, ["Description"]),  # sorts before "nightly"
         ({"retention_days": 30}, ["RetentionDays (7 -> 30)"]),
         ({}, ["RetentionDays (7 -> None)"]),
         ({"retention_days": 7, "tags": (SnapshotTag(key="app", value="web"),)}, []),

@@ -9,6 +9,7 @@ rate limiter's, the latency timer's), never the wall clock.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 import sys
@@ -156,6 +157,7 @@ def test_a_failed_create_reports_its_latency_too(emulator, rig):
     assert (result.outcome, result.error_code) == (Outcome.FAILED, "InstanceLockedForSecurity")
     assert result.latency_ms == 12.3 and result.attempts == 1
     assert executor.stats.latency.count == 1 and executor.stats.latency.total_ms == pytest.approx(12.34)
+    assert emulator.calls("DescribeSnapshots") == 0  # a plain refusal: nothing to look up
 
 
 # --- time left and the lease before each send -------------------------------------------------------
@@ -180,7 +182,7 @@ def test_a_disk_starts_only_with_the_start_margin_left(emulator, rig, seconds_le
     ("lease_seconds", "renewed"),
     [
         (20.0, 0),  # exactly the read timeout (10 s) + the margin (10 s) left: enough
-        (19.5, 1),  # less: renewed before CreateSnapshot goes out
+        (19.995, 1),  # less: renewed before CreateSnapshot goes out
     ],
 )
 def test_the_lease_is_renewed_before_a_send_when_less_than_read_timeout_plus_margin_is_left(
@@ -715,7 +717,7 @@ def test_an_invocation_abort_names_its_code(emulator, rig):
     assert str(executor.fatal) == f"{code}: {executor.fatal.message}" and executor.fatal.message
 
 
-def test_intents_and_results_are_immutable():
+def test_intents_batches_and_results_are_immutable():
     (intent,) = intents_for(1)
     result = DiskResult(disk_id="d-1", outcome=Outcome.CREATED, token="ss2-t")
     for model, name, value in (
@@ -725,3 +727,5 @@ def test_intents_and_results_are_immutable():
     ):
         with pytest.raises(ValidationError):
             setattr(model, name, value)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Batch([intent]).intents = ()  # type: ignore[misc]

@@ -201,6 +201,13 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     Equivalent(
         "snapstack/execute.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
+        "call: Callable[[], T], *, deadline: Deadline, rng: random.Random, sleep: Callable[[float], None]",
+        "both callers (execute.py, reconcile/redrive.py) pass call by position and the rest by "
+        "keyword: a positional-only marker in place of the keyword-only one accepts the same calls",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
         "core/ReplaceComparisonOperator_Is_Eq",
         "outcome = Outcome.SKIPPED if exc.disposition is Disposition.SKIP else Outcome.FAILED",
         "enum members are singletons: == and 'is' agree",
