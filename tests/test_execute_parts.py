@@ -98,3 +98,12 @@ SNAP = SlotSnapshot(
 )
 def test_a_redelivery_names_each_value_that_differs_from_the_snapshot_that_exists(request_fields, changed):
     assert _changed_fields(SNAP, CreateSnapshotRequest(disk_id="d-1", **request_fields)) == changed
+
+
+def test_values_read_back_from_ecs_are_compared_by_value_not_identity():
+    """What ECS answered and what the policy rendered are equal values in different objects."""
+    description, days = "".join(["night", "ly"]), int("1000")  # made at run time: not the literals
+    snap = SNAP.model_copy(update={"description": description, "retention_days": days})
+    request = CreateSnapshotRequest(disk_id="d-1", description="nightly", retention_days=1000)
+    assert snap.description is not request.description and snap.retention_days is not request.retention_days
+    assert _changed_fields(snap, request) == []

@@ -697,15 +697,33 @@ def test_the_first_claim_stores_the_slot_and_a_redelivery_sends_its_name_again(e
 # --- the executor's own contract --------------------------------------------------------------------
 
 
-def test_a_sink_that_fails_on_a_worker_fails_the_stream(rig):
+def running(thread_id: int, function: str) -> bool:
+    """True while the thread ``thread_id`` is inside ``function``."""
+    frame = sys._current_frames().get(thread_id)
+    while frame is not None:
+        if frame.f_code.co_name == function:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_a_sink_that_fails_on_a_worker_fails_the_stream_with_the_first_failure(rig):
     executor = rig.executor()
     executor.table_down.set()
+    first, second = intents_for(2)
+    failed_on: list[int] = []
 
-    def sink(_result: DiskResult, _intent: Intent | None) -> None:
-        raise RuntimeError("the sink broke")
+    def sink(_result: DiskResult, intent: Intent | None) -> None:
+        if intent is first:
+            failed_on.append(threading.get_ident())
+            raise RuntimeError("the sink broke first")
+        # Until the first failure is fully handled (at once when this worker handled it).
+        while not failed_on or (failed_on[0] != threading.get_ident() and running(failed_on[0], "finish")):
+            threading.Event().wait(0.001)
+        raise RuntimeError("the sink broke again")
 
-    with pytest.raises(RuntimeError, match="the sink broke"):
-        executor.stream([Batch(intents_for(3))], concurrency=2, sink=sink)
+    with pytest.raises(RuntimeError, match="the sink broke first"):
+        executor.stream([Batch([first, second])], concurrency=2, sink=sink)
 
 
 def test_an_invocation_abort_names_its_code(emulator, rig):
