@@ -59,7 +59,8 @@ class Rig:
     emulator: EcsEmulator
     tmp_path: Path
     clock: Clock = field(default_factory=Clock)
-    timer: Clock = field(default_factory=lambda: Clock(100.0, 0.01234))  # 12.34 ms per reading
+    # 12.34 ms per reading, from 5 ms: a start below the span keeps "end - start" honest
+    timer: Clock = field(default_factory=lambda: Clock(0.005, 0.01234))
     policy: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=3, base_delay=0.01))
     busy_timeout: float = 5.0  # how long a write waits for another writer's lock (SQLite)
 
@@ -712,9 +713,15 @@ def test_a_sink_that_fails_on_a_worker_fails_the_stream_with_the_first_failure(r
     executor.table_down.set()
     first, second = intents_for(2)
     failed_on: list[int] = []
+    both_submitted = threading.Event()
+
+    def batches() -> Iterator[Batch]:
+        yield Batch([first, second])
+        both_submitted.set()  # asked for the next page: the first page's disks are all submitted
 
     def sink(_result: DiskResult, intent: Intent | None) -> None:
         if intent is first:
+            both_submitted.wait()
             failed_on.append(threading.get_ident())
             raise RuntimeError("the sink broke first")
         # Until the first failure is fully handled (at once when this worker handled it).
@@ -723,7 +730,7 @@ def test_a_sink_that_fails_on_a_worker_fails_the_stream_with_the_first_failure(r
         raise RuntimeError("the sink broke again")
 
     with pytest.raises(RuntimeError, match="the sink broke first"):
-        executor.stream([Batch([first, second])], concurrency=2, sink=sink)
+        executor.stream(batches(), concurrency=2, sink=sink)
 
 
 def test_an_invocation_abort_names_its_code(emulator, rig):
