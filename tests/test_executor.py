@@ -314,6 +314,52 @@ def test_a_table_that_stops_answering_before_a_send_defers_the_disk(emulator, ri
     assert executor.table_down.is_set() and emulator.calls("CreateSnapshot") == sent
 
 
+@pytest.mark.parametrize(
+    ("refusal", "outcome", "message"),
+    [
+        (None, Outcome.CREATED, "snapshot created but not recorded: "),
+        (
+            "InstanceLockedForSecurity",
+            Outcome.FAILED,
+            "The disk attached instance is locked due to security.",
+        ),
+    ],
+)
+def test_an_outcome_the_table_cannot_record_says_so(rig, refusal, outcome, message):
+    """The table stops answering while CreateSnapshot is out: the disk's result still says what
+    ECS did, and that the record could not be written (the slot stays SENT, in doubt)."""
+    if refusal:
+        rig.emulator.faults.configure(
+            {"apis": {"CreateSnapshot": {"errors": [{"code": refusal, "times": 1}]}}}
+        )
+    rig.busy_timeout = 0.01
+    (intent,) = intents_for(1)
+    other_writer = sqlite3.connect(rig.tmp_path / "tokens.db", isolation_level=None)
+    limiter_clock = Clock()
+
+    def wait(seconds: float) -> None:
+        limiter_clock.now += seconds
+        other_writer.execute("BEGIN IMMEDIATE")
+
+    limiter = RateLimiter(1, burst=1, clock=limiter_clock, sleep=wait)
+    limiter.acquire()
+    executor = rig.executor(limiter=limiter, lease_seconds=300)  # long enough: no renewal before the send
+    try:
+        result = executor.run_one(intent)
+    finally:
+        other_writer.execute("ROLLBACK")
+        other_writer.close()
+    assert result.outcome is outcome and result.message is not None
+    assert result.message.startswith(message)
+    if refusal:
+        assert "; failure not recorded: " in result.message
+    else:
+        assert result.snapshot_id is not None
+    stored = rig.record(intent)
+    assert (stored.state.value, stored.in_doubt) == ("sent", True)
+    assert executor.table_down.is_set()
+
+
 # --- the order disks are worked on ------------------------------------------------------------------
 
 
