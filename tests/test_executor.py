@@ -31,6 +31,7 @@ from snapstack.execute import Batch, DiskResult, Executor, Hold, Intent, Outcome
 from snapstack.handlers.planning import build_intents
 from snapstack.policy.model import Policy, Selector
 from snapstack.ratelimit import RateLimiter
+from snapstack.retention.quota import QuotaGuard
 from snapstack.targets import DISK_PAGE_SIZE, Disk
 from snapstack.tokens import open_table
 from snapstack.tokens.base import TokenRecord, TokenTable
@@ -59,8 +60,8 @@ class Rig:
     emulator: EcsEmulator
     tmp_path: Path
     clock: Clock = field(default_factory=Clock)
-    # 12.34 ms per reading, from 5 ms: a start below the span keeps "end - start" honest
-    timer: Clock = field(default_factory=lambda: Clock(0.005, 0.01234))
+    # 123.4 ms per reading, from 5 ms: a start below the span keeps "end - start" honest
+    timer: Clock = field(default_factory=lambda: Clock(0.005, 0.1234))
     policy: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=3, base_delay=0.01))
     busy_timeout: float = 5.0  # how long a write waits for another writer's lock (SQLite)
 
@@ -141,10 +142,10 @@ def test_a_created_disk_reports_its_create_calls_latency_in_ms_to_a_tenth(rig):
     (intent,) = intents_for(1)
     result = executor.run_one(intent)
     assert result.outcome is Outcome.CREATED and result.attempts == 1
-    assert result.latency_ms == 12.3  # the timer moved 12.34 ms over the call
+    assert result.latency_ms == 123.4  # the timer moved 123.4 ms over the call
     stats = executor.stats.latency
     assert (
-        stats.count == 1 and stats.total_ms == pytest.approx(12.34) and stats.max_ms == pytest.approx(12.34)
+        stats.count == 1 and stats.total_ms == pytest.approx(123.4) and stats.max_ms == pytest.approx(123.4)
     )
 
 
@@ -156,8 +157,8 @@ def test_a_failed_create_reports_its_latency_too(emulator, rig):
     (intent,) = intents_for(1)
     result = executor.run_one(intent)
     assert (result.outcome, result.error_code) == (Outcome.FAILED, "InstanceLockedForSecurity")
-    assert result.latency_ms == 12.3 and result.attempts == 1
-    assert executor.stats.latency.count == 1 and executor.stats.latency.total_ms == pytest.approx(12.34)
+    assert result.latency_ms == 123.4 and result.attempts == 1
+    assert executor.stats.latency.count == 1 and executor.stats.latency.total_ms == pytest.approx(123.4)
     assert emulator.calls("DescribeSnapshots") == 0  # a plain refusal: nothing to look up
 
 
@@ -245,6 +246,42 @@ def test_a_definitive_answer_after_an_unanswered_attempt_leaves_the_slot_in_doub
     assert rig.record(intent).in_doubt
 
 
+@pytest.mark.parametrize(
+    ("fault", "generation", "in_doubt"),
+    [
+        ({"errors": [{"code": "Throttling", "times": 1}]}, 1, False),  # refused: that token is spent
+        ({"drop_after_commit": {"times": 1}}, 0, True),  # no answer: the same token is sent again
+    ],
+)
+def test_a_deferral_records_the_generation_the_next_delivery_must_send(
+    emulator, rig, fault, generation, in_doubt
+):
+    emulator.faults.configure({"apis": {"CreateSnapshot": fault}})
+    rig.policy = RetryPolicy(max_attempts=1)
+    (intent,) = intents_for(1)
+    assert rig.executor().run_one(intent).outcome is Outcome.DEFERRED
+    stored = rig.record(intent)
+    assert (stored.generation, stored.in_doubt, stored.retryable) == (generation, in_doubt, True)
+
+
+@pytest.mark.parametrize(("max_attempts", "outcome"), [(2, Outcome.CREATED), (1, Outcome.DEFERRED)])
+def test_a_look_up_that_finds_nothing_settles_the_doubt(emulator, rig, max_attempts, outcome):
+    """A slot in doubt is looked up once; when nothing is there, a refused send is a plain
+    refusal: its retry is not looked up again, and a deferral after it is not in doubt."""
+    emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": [{"code": "Throttling", "times": 1}]}}})
+    rig.policy = RetryPolicy(max_attempts=max_attempts, base_delay=0.01)
+    (intent,) = intents_for(1)
+    table = rig.table()
+    table.claim(intent.token, "earlier", lease_seconds=20)
+    table.mark_sent(intent.token, "earlier", generation=0, lease_seconds=20)
+    rig.clock.now += 60
+    result = rig.executor().run_one(intent)
+    assert (result.outcome, result.attempts) == (outcome, max_attempts)
+    assert emulator.calls("DescribeSnapshots") == 1 and emulator.calls("CreateSnapshot") == max_attempts
+    stored = rig.record(intent)
+    assert (stored.generation, stored.in_doubt) == (1, False)
+
+
 def with_slot_snapshot(emulator: EcsEmulator, intent: Intent) -> None:
     emulator.state.add_snapshots(
         [{"snapshot_id": "s-slot", "disk_id": intent.disk_id, "tags": {"snapstack:slot": intent.token}}]
@@ -274,17 +311,22 @@ def test_a_token_used_with_other_parameters_resolves_to_the_slots_snapshot(
     assert rig.record(intent).snapshot_id == "s-slot"
 
 
+IN_DOUBT = "the slot is in doubt: the next delivery looks it up first"
+
+
 @pytest.mark.parametrize(
-    ("sent", "note"),
+    ("sent", "lease_seconds", "note"),
     [
-        (0, "no ECS call made"),
-        (1, "the slot is in doubt: the next delivery looks it up first"),
+        (0, 20, "no ECS call made"),
+        (1, 20, IN_DOUBT),  # the first send needed no renewal
+        (1, 15, IN_DOUBT),  # the first send went out after a renewal
     ],
 )
-def test_a_table_that_stops_answering_before_a_send_defers_the_disk(emulator, rig, tmp_path, sent, note):
+def test_a_table_that_stops_answering_before_a_send_defers_the_disk(rig, sent, lease_seconds, note):
     """Another writer locks the SQLite file while the owner waits for the rate limiter: the
     lease cannot be renewed, so nothing more is sent and the disk is deferred, saying whether a
     request already went out."""
+    emulator, tmp_path = rig.emulator, rig.tmp_path
     if sent:  # the first send is refused, and its retry waits for the limiter
         emulator.faults.configure(
             {"apis": {"CreateSnapshot": {"errors": [{"code": "Throttling", "times": 1}]}}}
@@ -296,12 +338,13 @@ def test_a_table_that_stops_answering_before_a_send_defers_the_disk(emulator, ri
 
     def wait(seconds: float) -> None:
         limiter_clock.now += seconds
+        rig.clock.now += 1  # with a 20 s lease, less than 20 s is left: it must be renewed
         other_writer.execute("BEGIN IMMEDIATE")
 
     limiter = RateLimiter(1, burst=1, clock=limiter_clock, sleep=wait)
     if not sent:
         limiter.acquire()  # the first send already waits
-    executor = rig.executor(limiter=limiter, lease_seconds=15)  # under 20 s: renewed before each send
+    executor = rig.executor(limiter=limiter, lease_seconds=lease_seconds)
     try:
         result = executor.run_one(intent)
     finally:
@@ -418,6 +461,19 @@ def test_run_works_in_listing_pages_and_returns_results_in_the_order_given(page_
     assert len(worked) == len(intents)
 
 
+def test_run_works_on_the_slots_an_earlier_delivery_left_unfinished_first(rig, caplog):
+    fresh, left = intents_for(2)
+    unfinished(rig, left)
+    caplog.set_level(logging.INFO, logger="snapstack-test")
+    results = rig.executor().run([fresh, left], concurrency=1)
+    assert [(r.disk_id, r.outcome) for r in results] == [
+        (fresh.disk_id, Outcome.CREATED),
+        (left.disk_id, Outcome.CREATED),
+    ]
+    worked = [getattr(r, "disk_id", None) for r in caplog.records if r.getMessage() == "snapshot decision"]
+    assert worked == [left.disk_id, fresh.disk_id]
+
+
 # --- the queue's bound ------------------------------------------------------------------------------
 
 
@@ -499,7 +555,7 @@ def test_an_owner_whose_claim_was_taken_while_it_waited_to_send_stops_without_se
     assert result.message is not None and result.message.startswith(
         "could not renew the lease before sending"
     )
-    assert result.latency_ms == 12.3
+    assert result.latency_ms == 123.4
     assert emulator.calls("CreateSnapshot") == 0
     assert rig.record(intent).owner == "other-delivery"
 
@@ -714,6 +770,24 @@ def test_the_last_delivery_looks_a_slot_in_doubt_up_before_giving_up(emulator, r
     else:
         assert result.error_code == "InternalError"
         assert result.message is not None and result.message.startswith("gave up after 1 deliveries: ")
+
+
+@pytest.mark.parametrize(
+    ("code", "outcome"),
+    [("QuotaExceed.Snapshot", Outcome.FAILED), ("Throttling", Outcome.DEFERRED)],
+)
+def test_the_quota_guard_explains_ecss_quota_refusal_and_no_other(emulator, rig, code, outcome):
+    emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": [{"code": code, "times": 1}]}}})
+    rig.policy = RetryPolicy(max_attempts=1)
+    (intent,) = intents_for(1)
+    executor = rig.executor()
+    policy = Policy(name="daily", selector=Selector(all_disks=True), retention=None)
+    executor.quota_guard = QuotaGuard(executor.ecs, "cn-hangzhou", policy, executor.logger, stack="test")  # type: ignore[arg-type]
+    result = executor.run_one(intent)
+    assert (result.outcome, result.error_code) == (outcome, code)
+    assert result.message is not None
+    explained = result.message.startswith(f"{intent.disk_id} holds 0 manual snapshots, the quota is 256")
+    assert explained is (code == "QuotaExceed.Snapshot")
 
 
 # --- what the first delivery fixes for the slot ------------------------------------------------------

@@ -206,11 +206,44 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "both callers (execute.py, reconcile/redrive.py) pass call by position and the rest by "
         "keyword: a positional-only marker in place of the keyword-only one accepts the same calls",
     ),
+    *(
+        Equivalent(
+            "snapstack/execute.py",
+            "core/ReplaceComparisonOperator_Is_Eq",
+            line,
+            "enum members are singletons: == and 'is' agree",
+        )
+        for line in (
+            "outcome = Outcome.SKIPPED if exc.disposition is Disposition.SKIP else Outcome.FAILED",
+            "skipped = classify(code).disposition is Disposition.SKIP"
+            ' and "gave up" not in (record.detail or "")',
+        )
+    ),
     Equivalent(
         "snapstack/execute.py",
-        "core/ReplaceComparisonOperator_Is_Eq",
+        "core/ReplaceComparisonOperator_Is_GtE",
         "outcome = Outcome.SKIPPED if exc.disposition is Disposition.SKIP else Outcome.FAILED",
-        "enum members are singletons: == and 'is' agree",
+        "RETRY returned above, so the disposition is 'skip' or 'fail': only 'skip' sorts >= 'skip'",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceComparisonOperator_Is_LtE",
+        "if claim.outcome is ClaimOutcome.BUSY:",
+        "DONE returned above; of 'claimed', 'retry', 'takeover', 'busy' and 'failed' only 'busy' "
+        "sorts <= 'busy'",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/NumberReplacer",
+        "attempt.sent += 1",
+        "sent is only ever read as 'sent > 0' (was a request let out?): counting by two answers the same",
+        "attempt.sent += 2",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/AddNot",
+        "if TYPE_CHECKING:",
+        "the imports it guards are for annotations only; importing them at run time changes nothing",
     ),
     Equivalent(
         "snapstack/handlers/scheduled.py",
