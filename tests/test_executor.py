@@ -403,6 +403,34 @@ def test_an_outcome_the_table_cannot_record_says_so(rig, refusal, outcome, messa
     assert executor.table_down.is_set()
 
 
+def test_an_adopted_snapshot_the_table_cannot_record_says_so(rig):
+    """The retry after IdempotentParameterMismatch finds the slot's snapshot, but the table has
+    stopped answering: the disk is deduplicated all the same, and says the record is missing."""
+    rig.emulator.faults.configure(
+        {"apis": {"CreateSnapshot": {"errors": [{"code": "IdempotentParameterMismatch", "times": 1}]}}}
+    )
+    rig.busy_timeout = 0.01
+    (intent,) = intents_for(1)
+    with_slot_snapshot(rig.emulator, intent)
+    other_writer = sqlite3.connect(rig.tmp_path / "tokens.db", isolation_level=None)
+    limiter_clock = Clock()
+
+    def wait(seconds: float) -> None:
+        limiter_clock.now += seconds
+        other_writer.execute("BEGIN IMMEDIATE")
+
+    limiter = RateLimiter(1, burst=1, clock=limiter_clock, sleep=wait)
+    limiter.acquire()
+    try:
+        result = rig.executor(limiter=limiter, lease_seconds=300).run_one(intent)
+    finally:
+        other_writer.execute("ROLLBACK")
+        other_writer.close()
+    assert (result.outcome, result.snapshot_id) == (Outcome.DEDUPLICATED, "s-slot")
+    assert result.message is not None
+    assert result.message.startswith("made by an earlier attempt (found by its slot tag); not recorded: ")
+
+
 # --- the order disks are worked on ------------------------------------------------------------------
 
 
@@ -773,21 +801,26 @@ def test_the_last_delivery_looks_a_slot_in_doubt_up_before_giving_up(emulator, r
 
 
 @pytest.mark.parametrize(
-    ("code", "outcome"),
-    [("QuotaExceed.Snapshot", Outcome.FAILED), ("Throttling", Outcome.DEFERRED)],
+    ("code", "guarded", "outcome"),
+    [
+        ("QuotaExceed.Snapshot", True, Outcome.FAILED),
+        ("QuotaExceed.Snapshot", False, Outcome.FAILED),  # no guard: ECS's own words
+        ("Throttling", True, Outcome.DEFERRED),
+    ],
 )
-def test_the_quota_guard_explains_ecss_quota_refusal_and_no_other(emulator, rig, code, outcome):
+def test_the_quota_guard_explains_ecss_quota_refusal_and_no_other(emulator, rig, code, guarded, outcome):
     emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": [{"code": code, "times": 1}]}}})
     rig.policy = RetryPolicy(max_attempts=1)
     (intent,) = intents_for(1)
     executor = rig.executor()
-    policy = Policy(name="daily", selector=Selector(all_disks=True), retention=None)
-    executor.quota_guard = QuotaGuard(executor.ecs, "cn-hangzhou", policy, executor.logger, stack="test")  # type: ignore[arg-type]
+    if guarded:
+        policy = Policy(name="daily", selector=Selector(all_disks=True), retention=None)
+        executor.quota_guard = QuotaGuard(executor.ecs, "cn-hangzhou", policy, executor.logger, stack="test")  # type: ignore[arg-type]
     result = executor.run_one(intent)
     assert (result.outcome, result.error_code) == (outcome, code)
     assert result.message is not None
     explained = result.message.startswith(f"{intent.disk_id} holds 0 manual snapshots, the quota is 256")
-    assert explained is (code == "QuotaExceed.Snapshot")
+    assert explained is (guarded and code == "QuotaExceed.Snapshot")
 
 
 # --- what the first delivery fixes for the slot ------------------------------------------------------
@@ -851,6 +884,24 @@ def test_a_sink_that_fails_on_a_worker_fails_the_stream_with_the_first_failure(r
 
     with pytest.raises(RuntimeError, match="the sink broke first"):
         executor.stream(batches(), concurrency=2, sink=sink)
+
+
+def test_a_sink_failure_on_a_page_larger_than_the_queue_still_ends_the_stream(rig):
+    """After a failure no further disk of the page is taken: the rest of a page larger than
+    the queue's room must not wait for room that no running disk will free."""
+    executor = rig.executor()
+    executor.table_down.set()
+    (template,) = intents_for(1)
+    page = [template.model_copy(update={"disk_id": f"d-{n}", "token": f"ss2-t{n}"}) for n in range(1_100)]
+    failed = threading.Event()
+
+    def sink(_result: DiskResult, _intent: Intent | None) -> None:
+        if not failed.is_set():
+            failed.set()
+            raise RuntimeError("the sink broke")
+
+    with pytest.raises(RuntimeError, match="the sink broke"):
+        executor.stream([Batch(page)], concurrency=2, sink=sink)
 
 
 def test_an_invocation_abort_names_its_code(emulator, rig):

@@ -214,6 +214,13 @@ EQUIVALENT: tuple[Equivalent, ...] = (
             "enum members are singletons: == and 'is' agree",
         )
         for line in (
+            "if claim.outcome is ClaimOutcome.DONE:",
+            "if claim.outcome is ClaimOutcome.BUSY:",
+            "if claim.outcome is ClaimOutcome.FAILED:",
+            "if exc.disposition is Disposition.RETRY:",
+            "if result.outcome is Outcome.FAILED:",
+            "if record.state is TokenState.CREATED:",
+            "if record.state is TokenState.FAILED and not record.retryable:",
             "outcome = Outcome.SKIPPED if exc.disposition is Disposition.SKIP else Outcome.FAILED",
             "skipped = classify(code).disposition is Disposition.SKIP"
             ' and "gave up" not in (record.detail or "")',
@@ -231,6 +238,19 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "if claim.outcome is ClaimOutcome.BUSY:",
         "DONE returned above; of 'claimed', 'retry', 'takeover', 'busy' and 'failed' only 'busy' "
         "sorts <= 'busy'",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceComparisonOperator_Gt_NotEq",
+        "return _table_down(base, why, called=attempt.sent > 0)",
+        "sent counts up from 0 and never goes down: != 0 decides as > 0",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
+        "logger: Logger, result: DiskResult, labels: Mapping[str, str], *, instance_id: str | None = None",
+        "every caller (execute.py, handlers/runtime.py) passes logger, result and labels by position and "
+        "instance_id by keyword: a positional-only marker in place of the keyword-only one accepts them",
     ),
     Equivalent(
         "snapstack/execute.py",

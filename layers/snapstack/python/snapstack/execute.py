@@ -497,8 +497,7 @@ class Executor:
                 message=f"{exc} (no ECS call made)",
             )
         attempt.lease_until = sent.lease_until
-        prior_doubt = attempt.doubt
-        attempt.doubt = True
+        prior_doubt = attempt.doubt  # the record says in doubt from here (mark_sent); set below on error
         request = attempt.request.model_copy(update={"client_token": attempt.client_token})
         started = self.timer()
         try:
