@@ -904,6 +904,31 @@ def test_a_sink_failure_on_a_page_larger_than_the_queue_still_ends_the_stream(ri
         executor.stream([Batch(page)], concurrency=2, sink=sink)
 
 
+def test_no_page_is_listed_after_a_sink_failure(rig):
+    executor = rig.executor()
+    executor.table_down.set()
+    first, second, third = intents_for(3)
+    failed_on: list[int] = []
+    listed: list[str] = []
+
+    def pages() -> Iterator[Batch]:
+        yield Batch([first])
+        while not failed_on or running(failed_on[0], "finish"):  # the failure is recorded
+            threading.Event().wait(0.001)
+        yield Batch([second])  # pulled before the failure is seen: its disk is not taken
+        listed.append(third.disk_id)
+        yield Batch([third])
+
+    def sink(_result: DiskResult, intent: Intent | None) -> None:
+        if intent is first:
+            failed_on.append(threading.get_ident())
+            raise RuntimeError("the sink broke")
+
+    with pytest.raises(RuntimeError, match="the sink broke"):
+        executor.stream(pages(), concurrency=2, sink=sink)
+    assert listed == []
+
+
 def test_an_invocation_abort_names_its_code(emulator, rig):
     code = "InvalidAccountStatus.NotEnoughBalance"
     emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": [{"code": code, "times": 1}]}}})
