@@ -215,6 +215,21 @@ def test_a_retry_after_a_definitive_answer_records_and_sends_the_next_generation
     (snap,) = snapshots_of(emulator, intent)
     assert snap["client_token"] == f"{intent.token}-g1"
     assert rig.record(intent).generation == 1
+    assert emulator.calls("DescribeSnapshots") == 0  # nothing was in doubt: no look-up
+
+
+def test_a_refusal_after_an_unanswered_attempt_looks_the_slot_up_before_the_next_generation(emulator, rig):
+    """The 5xx may have made the snapshot (here it did): before a new ClientToken goes out, the
+    slot is looked up, and the snapshot found is the slot's, with no second one."""
+    errors = [{"code": "InternalError", "times": 1}, {"code": "Throttling", "times": 1}]
+    emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": errors}}})
+    (intent,) = intents_for(1)
+    with_slot_snapshot(emulator, intent)  # what the unanswered attempt made
+    result = rig.executor().run_one(intent)
+    assert (result.outcome, result.snapshot_id) == (Outcome.DEDUPLICATED, "s-slot")
+    assert result.message == "made by an earlier attempt (found by its slot tag)"
+    assert emulator.calls("CreateSnapshot") == 2 and emulator.calls("DescribeSnapshots") == 1
+    assert len(snapshots_of(emulator, intent)) == 1
 
 
 def test_a_lost_answer_on_a_clean_slot_leaves_it_in_doubt_and_the_next_delivery_finds_it(emulator, rig):
