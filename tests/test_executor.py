@@ -739,6 +739,17 @@ def test_an_account_level_error_stops_the_invocation_and_the_listing(emulator, r
     assert rig.table().get(second.token) is None
 
 
+def test_a_table_that_cannot_be_read_defers_every_disk_with_no_call(emulator, rig):
+    """The bulk read before a page fails like every other call: the page is still worked
+    through, each disk deferred without an ECS call, none lost and nothing raised."""
+    (rig.tmp_path / "tokens.db").write_bytes(b"not a database" * 100)
+    executor = rig.executor()
+    got: list[DiskResult] = []
+    executor.stream([Batch(intents_for(3))], concurrency=1, sink=lambda r, _i: got.append(r))
+    assert [(r.outcome, r.error_code) for r in got] == [(Outcome.DEFERRED, "TokenTable.Unavailable")] * 3
+    assert executor.table_down.is_set() and emulator.calls("CreateSnapshot") == 0
+
+
 def test_run_decides_the_disks_a_stopped_stream_never_reached(emulator, rig):
     intents = intents_for(3)
     executor = rig.executor(deadline=Deadline(1.0, clock=Clock()))
