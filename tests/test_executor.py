@@ -24,12 +24,14 @@ from pydantic import ValidationError
 
 from devkit.emulator.fleet import generate_fleet
 from devkit.emulator.testing import EcsEmulator
+from devkit.redis_server import RedisServer
 from snapstack.ecs.client import EcsClient, EcsConfig
 from snapstack.ecs.credentials import Credentials
 from snapstack.ecs.retry import Deadline, RetryPolicy
 from snapstack.execute import Batch, DiskResult, Executor, Hold, Intent, Outcome, RunStats, log_decision
 from snapstack.handlers.planning import build_intents
 from snapstack.policy.model import Policy, Selector
+from snapstack.policy.retention import Retention
 from snapstack.ratelimit import RateLimiter
 from snapstack.retention.quota import QuotaGuard
 from snapstack.targets import DISK_PAGE_SIZE, Disk
@@ -976,3 +978,92 @@ def test_intents_batches_and_results_are_immutable():
             setattr(model, name, value)
     with pytest.raises(dataclasses.FrozenInstanceError):
         Batch([intent]).intents = ()  # type: ignore[misc]
+
+
+# --- a table that refuses us mid-run (Redis ACLs) ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@dataclass
+class RedisUser:
+    """A Redis user of its own for one test; ``revoke`` takes its rights away mid-run (the
+    server then answers NOPERM, which the table reports as a refusal: ``TokenTableFatal``)."""
+
+    server: RedisServer
+    name: str = "snapstack-test"
+
+    def __post_init__(self) -> None:
+        import redis
+
+        self.admin = redis.Redis.from_url(self.server.url)
+        self.admin.flushall()
+        self.admin.execute_command("ACL", "SETUSER", self.name, "reset", "on", ">secret", "~*", "&*", "+@all")
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.name}:secret@127.0.0.1:{self.server.port}/0"
+
+    def revoke(self) -> None:
+        self.admin.execute_command("ACL", "SETUSER", self.name, "-@all")
+
+
+@pytest.fixture
+def redis_user(redis_server: RedisServer) -> Iterator[RedisUser]:
+    user = RedisUser(redis_server)
+    yield user
+    user.admin.execute_command("ACL", "DELUSER", user.name)
+    user.admin.close()
+
+
+def test_a_table_that_refuses_the_claim_stops_the_invocation(emulator, rig, redis_user):
+    redis_user.revoke()
+    executor = rig.executor(table=open_table(redis_user.url))
+    result = executor.run_one(intents_for(1)[0])
+    assert (result.outcome, result.error_code) == (Outcome.DEFERRED, "TokenTable.Fatal")
+    assert executor.fatal is not None and executor.fatal.code == "TokenTable.Fatal"
+    assert emulator.calls("CreateSnapshot") == 0
+
+
+def test_a_table_that_refuses_to_mark_the_send_stops_the_invocation_with_no_call(emulator, rig, redis_user):
+    """The quota guard reads the disk's snapshots between the claim and mark_sent; the table's
+    rights are revoked meanwhile: nothing is sent, and the whole invocation stops."""
+    executor = rig.executor(table=open_table(redis_user.url))
+    policy = Policy(name="daily", selector=Selector(all_disks=True), retention=Retention(keep_last=3))
+    executor.quota_guard = QuotaGuard(
+        executor.ecs,
+        "cn-hangzhou",
+        policy,
+        executor.logger,
+        stack="test",
+        pace=redis_user.revoke,  # type: ignore[arg-type]
+    )
+    result = executor.run_one(intents_for(1)[0])
+    assert (result.outcome, result.error_code) == (Outcome.DEFERRED, "TokenTable.Fatal")
+    assert result.message is not None and result.message.endswith("(stops the invocation: FC retries it)")
+    assert executor.fatal is not None and executor.fatal.code == "TokenTable.Fatal"
+    assert emulator.calls("DescribeSnapshots") == 1 and emulator.calls("CreateSnapshot") == 0
+
+
+def test_a_table_that_refuses_the_lease_renewal_stops_the_invocation(emulator, rig, redis_user):
+    limiter_clock = Clock()
+
+    def wait(seconds: float) -> None:
+        limiter_clock.now += seconds
+        redis_user.revoke()
+
+    limiter = RateLimiter(1, burst=1, clock=limiter_clock, sleep=wait)
+    limiter.acquire()
+    table = open_table(redis_user.url)
+    executor = rig.executor(table=table, limiter=limiter, lease_seconds=15)  # renewed before the send
+    result = executor.run_one(intents_for(1)[0])
+    assert (result.outcome, result.error_code) == (Outcome.DEFERRED, "TokenTable.Fatal")
+    assert result.message is not None and result.message.startswith(
+        "could not renew the lease before sending"
+    )
+    assert result.latency_ms == 123.4
+    assert executor.fatal is not None and emulator.calls("CreateSnapshot") == 0
