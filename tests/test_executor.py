@@ -39,7 +39,7 @@ from snapstack.tokens import open_table
 from snapstack.tokens.base import TokenRecord, TokenTable
 
 DISKS = 8
-READ_TIMEOUT_MS = 10_000  # with LEASE_MARGIN_SECONDS (10): a send needs 20 s of lease left
+READ_TIMEOUT_MS = 10_500  # with LEASE_MARGIN_SECONDS (10): a send needs 20.5 s of lease left
 
 
 class Clock:
@@ -185,8 +185,8 @@ def test_a_disk_starts_only_with_the_start_margin_left(emulator, rig, seconds_le
 @pytest.mark.parametrize(
     ("lease_seconds", "renewed"),
     [
-        (20.0, 0),  # exactly the read timeout (10 s) + the margin (10 s) left: enough
-        (19.995, 1),  # less: renewed before CreateSnapshot goes out
+        (20.5, 0),  # exactly the read timeout (10.5 s) + the margin (10 s) left: enough
+        (20.495, 1),  # less: renewed before CreateSnapshot goes out
     ],
 )
 def test_the_lease_is_renewed_before_a_send_when_less_than_read_timeout_plus_margin_is_left(
@@ -334,8 +334,8 @@ IN_DOUBT = "the slot is in doubt: the next delivery looks it up first"
 @pytest.mark.parametrize(
     ("sent", "lease_seconds", "note"),
     [
-        (0, 20, "no ECS call made"),
-        (1, 20, IN_DOUBT),  # the first send needed no renewal
+        (0, 21, "no ECS call made"),
+        (1, 21, IN_DOUBT),  # the first send needed no renewal
         (1, 15, IN_DOUBT),  # the first send went out after a renewal
     ],
 )
@@ -355,7 +355,7 @@ def test_a_table_that_stops_answering_before_a_send_defers_the_disk(rig, sent, l
 
     def wait(seconds: float) -> None:
         limiter_clock.now += seconds
-        rig.clock.now += 1  # with a 20 s lease, less than 20 s is left: it must be renewed
+        rig.clock.now += 1  # with a 21 s lease, less than 20.5 s is left: it must be renewed
         other_writer.execute("BEGIN IMMEDIATE")
 
     limiter = RateLimiter(1, burst=1, clock=limiter_clock, sleep=wait)
