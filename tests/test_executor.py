@@ -851,6 +851,23 @@ def test_the_quota_guard_explains_ecss_quota_refusal_and_no_other(emulator, rig,
     assert explained is (guarded and code == "QuotaExceed.Snapshot")
 
 
+def test_a_disk_the_quota_guard_refuses_is_failed_with_no_create_call(emulator, rig):
+    """256 foreign snapshots fill the disk: the guard may delete none, so the disk fails before
+    any CreateSnapshot, with no create latency to report."""
+    (intent,) = intents_for(1)
+    emulator.state.add_snapshots(
+        [{"snapshot_id": f"s-foreign-{n}", "disk_id": intent.disk_id} for n in range(256)]
+    )
+    executor = rig.executor()
+    policy = Policy(name="daily", selector=Selector(all_disks=True), retention=Retention(keep_last=3))
+    executor.quota_guard = QuotaGuard(executor.ecs, "cn-hangzhou", policy, executor.logger, stack="test")  # type: ignore[arg-type]
+    result = executor.run_one(intent)
+    assert (result.outcome, result.error_code) == (Outcome.FAILED, "QuotaExceed.Snapshot")
+    assert result.latency_ms == 0.0 and result.attempts == 0
+    assert emulator.calls("CreateSnapshot") == 0
+    assert rig.record(intent).retryable is False
+
+
 # --- what the first delivery fixes for the slot ------------------------------------------------------
 
 
@@ -955,6 +972,21 @@ def test_no_page_is_listed_after_a_sink_failure(rig):
     with pytest.raises(RuntimeError, match="the sink broke"):
         executor.stream(pages(), concurrency=2, sink=sink)
     assert listed == []
+
+
+@pytest.mark.parametrize("concurrency", [0, 1])
+def test_a_concurrency_of_one_or_less_runs_every_disk_on_the_calling_thread_in_order(rig, concurrency):
+    executor = rig.executor()
+    executor.table_down.set()
+    intents = intents_for(3)
+    seen: list[tuple[str, bool]] = []
+    main = threading.current_thread()
+    executor.stream(
+        [Batch(intents)],
+        concurrency=concurrency,
+        sink=lambda r, _i: seen.append((r.disk_id, threading.current_thread() is main)),
+    )
+    assert seen == [(i.disk_id, True) for i in intents]
 
 
 def test_an_invocation_abort_names_its_code(emulator, rig):

@@ -234,6 +234,12 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     Equivalent(
         "snapstack/execute.py",
+        "core/ReplaceComparisonOperator_Is_GtE",
+        'skipped = classify(code).disposition is Disposition.SKIP and "gave up" not in (record.detail or "")',
+        "a disposition is 'retry', 'skip' or 'fail': only 'skip' sorts >= 'skip'",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
         "core/ReplaceComparisonOperator_Is_LtE",
         "if claim.outcome is ClaimOutcome.BUSY:",
         "DONE returned above; of 'claimed', 'retry', 'takeover', 'busy' and 'failed' only 'busy' "
