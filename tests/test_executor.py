@@ -708,6 +708,67 @@ def test_a_slot_in_doubt_adopts_its_oldest_snapshot_and_warns_of_the_others(emul
     assert rig.record(intent).snapshot_id == "s-old" and emulator.calls("CreateSnapshot") == 0
 
 
+def in_doubt_earlier(rig: Rig, intent: Intent) -> None:
+    """An earlier delivery marked the slot SENT and died; its lease is over."""
+    table = rig.table()
+    table.claim(intent.token, "earlier", lease_seconds=20)
+    table.mark_sent(intent.token, "earlier", generation=0, lease_seconds=20)
+    rig.clock.now += 60
+
+
+def describe_fails(emulator: EcsEmulator, create_errors: list[str], times: int = 1) -> None:
+    emulator.faults.configure(
+        {
+            "apis": {
+                "CreateSnapshot": {"errors": [{"code": code, "times": 1} for code in create_errors]},
+                "DescribeSnapshots": {"errors": [{"code": "InternalError", "times": times}]},
+            }
+        }
+    )
+
+
+def test_a_slot_in_doubt_that_cannot_be_looked_up_is_deferred_with_no_send(emulator, rig):
+    describe_fails(emulator, [])
+    rig.policy = RetryPolicy(max_attempts=1)
+    (intent,) = intents_for(1)
+    in_doubt_earlier(rig, intent)
+    result = rig.executor().run_one(intent)
+    assert (result.outcome, result.error_code) == (Outcome.DEFERRED, "InternalError")
+    assert result.message is not None
+    assert result.message.startswith("could not look the slot up at ECS before resending: ")
+    assert emulator.calls("CreateSnapshot") == 0 and rig.record(intent).in_doubt
+
+
+def test_a_retry_whose_look_up_fails_stops_with_the_send_in_doubt(emulator, rig):
+    """Before a new ClientToken after an unanswered attempt, the slot must be looked up; when
+    ECS cannot say, no new token goes out: the disk is deferred in doubt."""
+    describe_fails(emulator, ["InternalError", "Throttling"], times=3)
+    (intent,) = intents_for(1)
+    result = rig.executor().run_one(intent)
+    assert (result.outcome, result.error_code, result.attempts) == (Outcome.DEFERRED, "Throttling", 2)
+    assert emulator.calls("CreateSnapshot") == 2
+    stored = rig.record(intent)
+    assert (stored.in_doubt, stored.generation) == (True, 1)
+
+
+@pytest.mark.parametrize(
+    ("create_error", "max_deliveries", "outcome"),
+    [
+        ("IdempotentParameterMismatch", 4, Outcome.DEFERRED),  # the look-up for the slot's snapshot
+        ("InternalError", 1, Outcome.FAILED),  # the last delivery's look-up before giving up
+    ],
+)
+def test_a_look_up_that_fails_after_the_last_attempt_finds_nothing(
+    emulator, rig, create_error, max_deliveries, outcome
+):
+    describe_fails(emulator, [create_error])
+    rig.policy = RetryPolicy(max_attempts=1)
+    (intent,) = intents_for(1)
+    result = rig.executor(max_deliveries=max_deliveries).run_one(intent)
+    assert (result.outcome, result.error_code) == (outcome, create_error)
+    assert emulator.calls("DescribeSnapshots") == 1 and emulator.calls("CreateSnapshot") == 1
+
+
 # --- stopping the invocation ------------------------------------------------------------------------
 
 
@@ -749,6 +810,10 @@ def test_a_table_that_cannot_be_read_defers_every_disk_with_no_call(emulator, ri
     got: list[DiskResult] = []
     executor.stream([Batch(intents_for(3))], concurrency=1, sink=lambda r, _i: got.append(r))
     assert [(r.outcome, r.error_code) for r in got] == [(Outcome.DEFERRED, "TokenTable.Unavailable")] * 3
+    # The bulk read's retries found the table down: no disk even tried to claim.
+    assert {r.message for r in got} == {
+        "the token table did not answer earlier in this invocation (no ECS call made)"
+    }
     assert executor.table_down.is_set() and emulator.calls("CreateSnapshot") == 0
 
 

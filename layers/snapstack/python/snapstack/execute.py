@@ -329,8 +329,9 @@ class Executor:
         (each claim then finds out for itself, and defers if the table is down)."""
         if self.table_down.is_set():
             return {}
+        wanted = list(tokens)  # each retry reads them all again: an iterator is spent by the first
         try:
-            return self._table(lambda: self.table.get_many(tokens))
+            return self._table(lambda: self.table.get_many(wanted))
         except TokenTableError:
             return {}
 
