@@ -374,6 +374,46 @@ def test_a_table_that_stops_answering_before_a_send_defers_the_disk(rig, sent, l
     assert executor.table_down.is_set() and emulator.calls("CreateSnapshot") == sent
 
 
+def test_a_table_that_cannot_record_the_next_generation_stops_the_retry(rig):
+    """After a refusal the next ClientToken generation is recorded before it is sent; when the
+    table cannot take it, nothing more is sent and the disk is deferred in doubt."""
+    rig.emulator.faults.configure(
+        {"apis": {"CreateSnapshot": {"errors": [{"code": "Throttling", "times": 1}]}}}
+    )
+    rig.busy_timeout = 0.01
+    (intent,) = intents_for(1)
+    other_writer = sqlite3.connect(rig.tmp_path / "tokens.db", isolation_level=None)
+    limiter_clock = Clock()
+
+    def wait(seconds: float) -> None:
+        limiter_clock.now += seconds
+        other_writer.execute("BEGIN IMMEDIATE")  # after mark_sent, before the first send
+
+    limiter = RateLimiter(1, burst=1, clock=limiter_clock, sleep=wait)
+    limiter.acquire()
+    try:
+        result = rig.executor(limiter=limiter, lease_seconds=300).run_one(intent)
+    finally:
+        other_writer.execute("ROLLBACK")
+        other_writer.close()
+    assert (result.outcome, result.error_code) == (Outcome.DEFERRED, "TokenTable.Unavailable")
+    assert result.message is not None
+    assert result.message.startswith("could not record the next ClientToken generation: ")
+    assert result.message.endswith(f"({IN_DOUBT})")
+    assert rig.emulator.calls("CreateSnapshot") == 1
+    assert rig.record(intent).generation == 0
+
+
+def test_a_table_error_of_no_known_kind_fails_the_disk_with_no_call(emulator, rig):
+    """An error the table does not classify (here: SQLite told not to create a missing file)
+    fails the claim's disk, with no ECS call; the next delivery tries again."""
+    table = open_table(f"sqlite:///{rig.tmp_path}/missing.db", create=False)
+    result = rig.executor(table=table).run_one(intents_for(1)[0])
+    assert (result.outcome, result.error_code) == (Outcome.FAILED, "TokenTable.Error")
+    assert result.message is not None and result.message.endswith("(no ECS call made)")
+    assert emulator.calls("CreateSnapshot") == 0
+
+
 @pytest.mark.parametrize(
     ("refusal", "outcome", "message"),
     [
