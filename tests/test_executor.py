@@ -27,6 +27,7 @@ from devkit.emulator.testing import EcsEmulator
 from devkit.redis_server import RedisServer
 from snapstack.ecs.client import EcsClient, EcsConfig
 from snapstack.ecs.credentials import Credentials
+from snapstack.ecs.request import CreateSnapshotRequest
 from snapstack.ecs.retry import Deadline, RetryPolicy
 from snapstack.execute import Batch, DiskResult, Executor, Hold, Intent, Outcome, RunStats, log_decision
 from snapstack.handlers.planning import build_intents
@@ -72,7 +73,7 @@ class Rig:
             f"sqlite:///{self.tmp_path}/tokens.db", clock=self.clock, busy_timeout=self.busy_timeout
         )
 
-    def ecs(self) -> EcsClient:
+    def ecs(self, stats: RunStats | None = None) -> EcsClient:
         creds = self.emulator.credentials
         config = EcsConfig(
             "cn-hangzhou",
@@ -82,17 +83,20 @@ class Rig:
             retry=self.policy,
         )
         credentials = Credentials(creds.access_key_id, creds.access_key_secret, creds.security_token)
-        return EcsClient(config, credentials, sleep=lambda _s: None)
+        # Every failed attempt is counted, as the handlers wire it (handlers/runtime.py).
+        on_error = None if stats is None else stats.saw_error
+        return EcsClient(config, credentials, sleep=lambda _s: None, on_error=on_error)
 
     def executor(self, **options: Any) -> Executor:
+        stats = RunStats()
         values: dict[str, Any] = {
-            "ecs": self.ecs(),
+            "ecs": self.ecs(stats),
             "table": self.table(),
             "owner": "test-owner",
             "limiter": RateLimiter(1000),
             "deadline": Deadline(None),
             "logger": logging.getLogger("snapstack-test"),
-            "stats": RunStats(),
+            "stats": stats,
             "sleep": lambda _s: None,
             "timer": self.timer,
             **options,
@@ -217,6 +221,7 @@ def test_a_retry_after_a_definitive_answer_records_and_sends_the_next_generation
     (snap,) = snapshots_of(emulator, intent)
     assert snap["client_token"] == f"{intent.token}-g1"
     assert rig.record(intent).generation == 1
+    assert executor.stats.errors == {"Throttling": 1}  # the refusal a retry fixed still counts
     assert emulator.calls("DescribeSnapshots") == 0  # nothing was in doubt: no look-up
 
 
@@ -995,6 +1000,8 @@ def test_the_first_claim_stores_the_slot_and_a_redelivery_sends_its_name_again(e
     stored = rig.record(other).meta
     assert stored["disk_id"] == other.disk_id and stored["instance_id"] == other.instance_id
     assert {k: stored[k] for k in other.labels} == other.labels
+    assert other.deadline is not None and stored["deadline"] == f"{other.deadline:.0f}"  # for the reconciler
+    assert CreateSnapshotRequest.model_validate_json(stored["request"]).disk_id == other.disk_id
     assert (stored["name"], stored["description"]) == (other.request.snapshot_name, other.request.description)
 
 

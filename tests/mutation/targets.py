@@ -254,6 +254,13 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     Equivalent(
         "snapstack/execute.py",
         "core/ReplaceBinaryOperator_Mul_Div",
+        "def _table_down(base: dict[str, Any], why: str, *, called: bool = False) -> DiskResult:",
+        "every caller passes base and why by position and called by keyword: a positional-only "
+        "marker in place of the keyword-only one accepts the same calls",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
         "logger: Logger, result: DiskResult, labels: Mapping[str, str], *, instance_id: str | None = None",
         "every caller (execute.py, handlers/runtime.py) passes logger, result and labels by position and "
         "instance_id by keyword: a positional-only marker in place of the keyword-only one accepts them",
