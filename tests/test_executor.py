@@ -166,6 +166,7 @@ def test_a_failed_create_reports_its_latency_too(emulator, rig):
     assert result.latency_ms == 123.4 and result.attempts == 1
     assert executor.stats.latency.count == 1 and executor.stats.latency.total_ms == pytest.approx(123.4)
     assert emulator.calls("DescribeSnapshots") == 0  # a plain refusal: nothing to look up
+    assert rig.record(intent).retryable is False  # a final failure: the next delivery reports it
 
 
 # --- time left and the lease before each send -------------------------------------------------------
@@ -683,7 +684,7 @@ def test_a_slot_gives_up_once_max_deliveries_have_worked_on_it(emulator, rig, ea
         assert (
             result.message == f"gave up after {earlier + 1} deliveries: instance starting (no ECS call made)"
         )
-    assert emulator.calls("CreateSnapshot") == 0
+    assert emulator.calls("CreateSnapshot") == 0 and emulator.calls("DescribeSnapshots") == 0  # not in doubt
 
 
 def test_a_failure_record_keeps_240_characters_of_its_detail(rig):
@@ -812,6 +813,38 @@ def test_a_look_up_that_fails_after_the_last_attempt_finds_nothing(
     result = rig.executor(max_deliveries=max_deliveries).run_one(intent)
     assert (result.outcome, result.error_code) == (outcome, create_error)
     assert emulator.calls("DescribeSnapshots") == 1 and emulator.calls("CreateSnapshot") == 1
+
+
+def test_a_skip_answer_is_skipped_and_recorded_for_good(emulator, rig):
+    emulator.faults.configure(
+        {"apis": {"CreateSnapshot": {"errors": [{"code": "IncorrectDiskStatus.NeverUsed", "times": 1}]}}}
+    )
+    (intent,) = intents_for(1)
+    result = rig.executor().run_one(intent)
+    assert (result.outcome, result.error_code) == (Outcome.SKIPPED, "IncorrectDiskStatus.NeverUsed")
+    stored = rig.record(intent)
+    assert (stored.state.value, stored.retryable) == ("failed", False)
+
+
+def test_a_pages_decided_disks_go_to_the_sink_with_the_pages_labels(rig, caplog):
+    decided = DiskResult(
+        disk_id="d-denied", outcome=Outcome.DENIED, token="", message="outside the allow-list"
+    )
+    got: list[tuple[DiskResult, Intent | None]] = []
+    caplog.set_level(logging.INFO, logger="snapstack-test")
+    executor = rig.executor()
+    executor.stream(
+        [Batch(results=[decided], labels={"policy": "daily"})],
+        concurrency=1,
+        sink=lambda r, i: got.append((r, i)),
+    )
+    assert got == [(decided, None)]
+    (line,) = [r for r in caplog.records if r.getMessage() == "snapshot decision"]
+    assert (vars(line)["disk_id"], vars(line)["policy"], vars(line)["outcome"]) == (
+        "d-denied",
+        "daily",
+        "denied",
+    )
 
 
 # --- stopping the invocation ------------------------------------------------------------------------
