@@ -14,7 +14,8 @@ import logging
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -334,6 +335,35 @@ def test_a_token_used_with_other_parameters_resolves_to_the_slots_snapshot(
     assert rig.record(intent).snapshot_id == "s-slot"
 
 
+def limiter_that_waits(then: Callable[[], None], *, drained: bool = True) -> RateLimiter:
+    """A rate limiter on a hand-moved clock whose waits run ``then`` (what happens meanwhile);
+    ``drained``: its bucket is empty, so the first send already waits."""
+    clock = Clock()
+
+    def wait(seconds: float) -> None:
+        clock.now += seconds
+        then()
+
+    limiter = RateLimiter(1, burst=1, clock=clock, sleep=wait)
+    if drained:
+        limiter.acquire()
+    return limiter
+
+
+@contextmanager
+def another_writer(rig: Rig) -> Iterator[Callable[[], None]]:
+    """A callable that makes another connection take the SQLite file's write lock: from then on
+    the table answers no write (``TokenTableUnavailable`` after a short busy timeout)."""
+    rig.busy_timeout = 0.01
+    connection = sqlite3.connect(rig.tmp_path / "tokens.db", isolation_level=None)
+    try:
+        yield lambda: connection.execute("BEGIN IMMEDIATE")
+    finally:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        connection.close()
+
+
 IN_DOUBT = "the slot is in doubt: the next delivery looks it up first"
 
 
@@ -349,30 +379,21 @@ def test_a_table_that_stops_answering_before_a_send_defers_the_disk(rig, sent, l
     """Another writer locks the SQLite file while the owner waits for the rate limiter: the
     lease cannot be renewed, so nothing more is sent and the disk is deferred, saying whether a
     request already went out."""
-    emulator, tmp_path = rig.emulator, rig.tmp_path
+    emulator = rig.emulator
     if sent:  # the first send is refused, and its retry waits for the limiter
         emulator.faults.configure(
             {"apis": {"CreateSnapshot": {"errors": [{"code": "Throttling", "times": 1}]}}}
         )
-    rig.busy_timeout = 0.01
     (intent,) = intents_for(1)
-    other_writer = sqlite3.connect(tmp_path / "tokens.db", isolation_level=None)
-    limiter_clock = Clock()
+    with another_writer(rig) as lock:
 
-    def wait(seconds: float) -> None:
-        limiter_clock.now += seconds
-        rig.clock.now += 1  # with a 21 s lease, less than 20.5 s is left: it must be renewed
-        other_writer.execute("BEGIN IMMEDIATE")
+        def meanwhile() -> None:
+            rig.clock.now += 1  # with a 21 s lease, less than 20.5 s is left: it must be renewed
+            lock()
 
-    limiter = RateLimiter(1, burst=1, clock=limiter_clock, sleep=wait)
-    if not sent:
-        limiter.acquire()  # the first send already waits
-    executor = rig.executor(limiter=limiter, lease_seconds=lease_seconds)
-    try:
+        limiter = limiter_that_waits(meanwhile, drained=not sent)
+        executor = rig.executor(limiter=limiter, lease_seconds=lease_seconds)
         result = executor.run_one(intent)
-    finally:
-        other_writer.execute("ROLLBACK")
-        other_writer.close()
     assert (result.outcome, result.error_code) == (Outcome.DEFERRED, "TokenTable.Unavailable")
     assert result.message is not None
     assert result.message.startswith("could not renew the lease before sending")
@@ -386,22 +407,9 @@ def test_a_table_that_cannot_record_the_next_generation_stops_the_retry(rig):
     rig.emulator.faults.configure(
         {"apis": {"CreateSnapshot": {"errors": [{"code": "Throttling", "times": 1}]}}}
     )
-    rig.busy_timeout = 0.01
     (intent,) = intents_for(1)
-    other_writer = sqlite3.connect(rig.tmp_path / "tokens.db", isolation_level=None)
-    limiter_clock = Clock()
-
-    def wait(seconds: float) -> None:
-        limiter_clock.now += seconds
-        other_writer.execute("BEGIN IMMEDIATE")  # after mark_sent, before the first send
-
-    limiter = RateLimiter(1, burst=1, clock=limiter_clock, sleep=wait)
-    limiter.acquire()
-    try:
-        result = rig.executor(limiter=limiter, lease_seconds=300).run_one(intent)
-    finally:
-        other_writer.execute("ROLLBACK")
-        other_writer.close()
+    with another_writer(rig) as lock:  # locked after mark_sent, before the first send
+        result = rig.executor(limiter=limiter_that_waits(lock), lease_seconds=300).run_one(intent)
     assert (result.outcome, result.error_code) == (Outcome.DEFERRED, "TokenTable.Unavailable")
     assert result.message is not None
     assert result.message.startswith("could not record the next ClientToken generation: ")
@@ -438,23 +446,11 @@ def test_an_outcome_the_table_cannot_record_says_so(rig, refusal, outcome, messa
         rig.emulator.faults.configure(
             {"apis": {"CreateSnapshot": {"errors": [{"code": refusal, "times": 1}]}}}
         )
-    rig.busy_timeout = 0.01
     (intent,) = intents_for(1)
-    other_writer = sqlite3.connect(rig.tmp_path / "tokens.db", isolation_level=None)
-    limiter_clock = Clock()
-
-    def wait(seconds: float) -> None:
-        limiter_clock.now += seconds
-        other_writer.execute("BEGIN IMMEDIATE")
-
-    limiter = RateLimiter(1, burst=1, clock=limiter_clock, sleep=wait)
-    limiter.acquire()
-    executor = rig.executor(limiter=limiter, lease_seconds=300)  # long enough: no renewal before the send
-    try:
+    with another_writer(rig) as lock:
+        # A lease long enough that the send needs no renewal: the lock is first felt after it.
+        executor = rig.executor(limiter=limiter_that_waits(lock), lease_seconds=300)
         result = executor.run_one(intent)
-    finally:
-        other_writer.execute("ROLLBACK")
-        other_writer.close()
     assert result.outcome is outcome and result.message is not None
     assert result.message.startswith(message)
     if refusal:
@@ -472,23 +468,10 @@ def test_an_adopted_snapshot_the_table_cannot_record_says_so(rig):
     rig.emulator.faults.configure(
         {"apis": {"CreateSnapshot": {"errors": [{"code": "IdempotentParameterMismatch", "times": 1}]}}}
     )
-    rig.busy_timeout = 0.01
     (intent,) = intents_for(1)
     with_slot_snapshot(rig.emulator, intent)
-    other_writer = sqlite3.connect(rig.tmp_path / "tokens.db", isolation_level=None)
-    limiter_clock = Clock()
-
-    def wait(seconds: float) -> None:
-        limiter_clock.now += seconds
-        other_writer.execute("BEGIN IMMEDIATE")
-
-    limiter = RateLimiter(1, burst=1, clock=limiter_clock, sleep=wait)
-    limiter.acquire()
-    try:
-        result = rig.executor(limiter=limiter, lease_seconds=300).run_one(intent)
-    finally:
-        other_writer.execute("ROLLBACK")
-        other_writer.close()
+    with another_writer(rig) as lock:
+        result = rig.executor(limiter=limiter_that_waits(lock), lease_seconds=300).run_one(intent)
     assert (result.outcome, result.snapshot_id) == (Outcome.DEDUPLICATED, "s-slot")
     assert result.message is not None
     assert result.message.startswith("made by an earlier attempt (found by its slot tag); not recorded: ")
@@ -631,17 +614,12 @@ def test_an_owner_whose_claim_was_taken_while_it_waited_to_send_stops_without_se
     over: the renewal before sending finds it gone, so nothing is sent and the disk is the other
     owner's (``in_progress``), with the time spent in the create path."""
     (intent,) = intents_for(1)
-    limiter_clock = Clock()
 
-    def wait(seconds: float) -> None:
-        limiter_clock.now += seconds
+    def taken_over() -> None:
         rig.clock.now += 60  # past the 20 s lease
-        claim = rig.table().claim(intent.token, "other-delivery", lease_seconds=300)
-        assert claim.owned
+        assert rig.table().claim(intent.token, "other-delivery", lease_seconds=300).owned
 
-    limiter = RateLimiter(1, burst=1, clock=limiter_clock, sleep=wait)
-    limiter.acquire()  # the bucket is empty: the owner's send waits
-    result = rig.executor(limiter=limiter, lease_seconds=20).run_one(intent)
+    result = rig.executor(limiter=limiter_that_waits(taken_over), lease_seconds=20).run_one(intent)
     assert result.outcome is Outcome.IN_PROGRESS
     assert result.message is not None and result.message.startswith(
         "could not renew the lease before sending"
@@ -1227,15 +1205,8 @@ def test_a_table_that_refuses_to_mark_the_send_stops_the_invocation_with_no_call
 
 
 def test_a_table_that_refuses_the_lease_renewal_stops_the_invocation(emulator, rig, redis_user):
-    limiter_clock = Clock()
-
-    def wait(seconds: float) -> None:
-        limiter_clock.now += seconds
-        redis_user.revoke()
-
-    limiter = RateLimiter(1, burst=1, clock=limiter_clock, sleep=wait)
-    limiter.acquire()
     table = open_table(redis_user.url)
+    limiter = limiter_that_waits(redis_user.revoke)
     executor = rig.executor(table=table, limiter=limiter, lease_seconds=15)  # renewed before the send
     result = executor.run_one(intents_for(1)[0])
     assert (result.outcome, result.error_code) == (Outcome.DEFERRED, "TokenTable.Fatal")
