@@ -79,6 +79,7 @@ SNAP = SlotSnapshot(
             {"snapshot_name": "weekly-d-1", "retention_days": 7},
             ["SnapshotName ('daily-d-1' -> 'weekly-d-1')"],
         ),
+        ({"snapshot_name": "a-d-1", "retention_days": 7}, ["SnapshotName ('daily-d-1' -> 'a-d-1')"]),
         ({"description": "other", "retention_days": 7}, ["Description"]),
         ({"description": "daily", "retention_days": 7}, ["Description"]),  # sorts before "nightly"
         ({"retention_days": 30}, ["RetentionDays (7 -> 30)"]),

@@ -214,8 +214,9 @@ def test_the_first_send_uses_the_slot_token_itself(emulator, rig):
     assert snap["client_token"] == intent.token
 
 
-def test_a_retry_after_a_definitive_answer_records_and_sends_the_next_generation(emulator, rig):
-    emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": [{"code": "Throttling", "times": 1}]}}})
+@pytest.mark.parametrize("refusal", ["Throttling", "CreateSnapshot.Failed"])
+def test_a_retry_after_a_definitive_answer_records_and_sends_the_next_generation(emulator, rig, refusal):
+    emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": [{"code": refusal, "times": 1}]}}})
     executor = rig.executor()
     (intent,) = intents_for(1)
     result = executor.run_one(intent)
@@ -223,7 +224,7 @@ def test_a_retry_after_a_definitive_answer_records_and_sends_the_next_generation
     (snap,) = snapshots_of(emulator, intent)
     assert snap["client_token"] == f"{intent.token}-g1"
     assert rig.record(intent).generation == 1
-    assert executor.stats.errors == {"Throttling": 1}  # the refusal a retry fixed still counts
+    assert executor.stats.errors == {refusal: 1}  # the refusal a retry fixed still counts
     assert emulator.calls("DescribeSnapshots") == 0  # nothing was in doubt: no look-up
 
 
@@ -895,6 +896,8 @@ def test_run_decides_the_disks_a_stopped_stream_never_reached(emulator, rig):
         (Outcome.DEDUPLICATED, "the request changed", logging.WARNING),
         (Outcome.CREATED, None, logging.INFO),
         (Outcome.DEFERRED, None, logging.INFO),
+        (Outcome.IN_PROGRESS, None, logging.INFO),
+        (Outcome.SKIPPED, None, logging.INFO),
     ],
 )
 def test_a_decision_is_logged_at_the_level_its_outcome_calls_for(caplog, outcome, warning, level):

@@ -248,6 +248,18 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     Equivalent(
         "snapstack/execute.py",
         "core/ReplaceComparisonOperator_Gt_NotEq",
+        "attempt.doubt = exc.may_have_acted or prior_doubt or exc.attempts > 1",
+        "the create call's error counts its attempts from 1: != 1 decides as > 1",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceComparisonOperator_Gt_NotEq",
+        "if len(found) > 1:",
+        "_adopt is only called with snapshots found (every caller checks 'if found'): != 1 decides as > 1",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceComparisonOperator_Gt_NotEq",
         "return _table_down(base, why, called=attempt.sent > 0)",
         "sent counts up from 0 and never goes down: != 0 decides as > 0",
     ),
