@@ -64,8 +64,9 @@ class Rig:
     emulator: EcsEmulator
     tmp_path: Path
     clock: Clock = field(default_factory=Clock)
-    # 123.4 ms per reading, from 5 ms: a start below the span keeps "end - start" honest
-    timer: Clock = field(default_factory=lambda: Clock(0.005, 0.1234))
+    # 123.44 ms per reading (reported to a tenth: 123.4), from 5 ms: a start below the span
+    # keeps "end - start" honest
+    timer: Clock = field(default_factory=lambda: Clock(0.005, 0.12344))
     policy: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_attempts=3, base_delay=0.01))
     busy_timeout: float = 5.0  # how long a write waits for another writer's lock (SQLite)
 
@@ -149,10 +150,10 @@ def test_a_created_disk_reports_its_create_calls_latency_in_ms_to_a_tenth(rig):
     (intent,) = intents_for(1)
     result = executor.run_one(intent)
     assert result.outcome is Outcome.CREATED and result.attempts == 1
-    assert result.latency_ms == 123.4  # the timer moved 123.4 ms over the call
+    assert result.latency_ms == 123.4  # the timer moved 123.44 ms over the call
     stats = executor.stats.latency
     assert (
-        stats.count == 1 and stats.total_ms == pytest.approx(123.4) and stats.max_ms == pytest.approx(123.4)
+        stats.count == 1 and stats.total_ms == pytest.approx(123.44) and stats.max_ms == pytest.approx(123.44)
     )
 
 
@@ -165,7 +166,7 @@ def test_a_failed_create_reports_its_latency_too(emulator, rig):
     result = executor.run_one(intent)
     assert (result.outcome, result.error_code) == (Outcome.FAILED, "InstanceLockedForSecurity")
     assert result.latency_ms == 123.4 and result.attempts == 1
-    assert executor.stats.latency.count == 1 and executor.stats.latency.total_ms == pytest.approx(123.4)
+    assert executor.stats.latency.count == 1 and executor.stats.latency.total_ms == pytest.approx(123.44)
     assert emulator.calls("DescribeSnapshots") == 0  # a plain refusal: nothing to look up
     assert rig.record(intent).retryable is False  # a final failure: the next delivery reports it
 
@@ -305,6 +306,17 @@ def test_a_look_up_that_finds_nothing_settles_the_doubt(emulator, rig, max_attem
     assert emulator.calls("DescribeSnapshots") == 1 and emulator.calls("CreateSnapshot") == max_attempts
     stored = rig.record(intent)
     assert (stored.generation, stored.in_doubt) == (1, False)
+
+
+@pytest.mark.parametrize("refusal", ["CreateSnapshot.Failed", "DiskInArrears", "InstanceLockedForSecurity"])
+def test_a_refusal_that_ends_the_create_is_not_looked_up(emulator, rig, refusal):
+    """Only IdempotentParameterMismatch (or a doubt) sends the executor to look the slot up."""
+    emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": [{"code": refusal, "times": 1}]}}})
+    rig.policy = RetryPolicy(max_attempts=1)
+    (intent,) = intents_for(1)
+    result = rig.executor().run_one(intent)
+    assert result.error_code == refusal and result.outcome in (Outcome.DEFERRED, Outcome.FAILED)
+    assert emulator.calls("DescribeSnapshots") == 0
 
 
 def with_slot_snapshot(emulator: EcsEmulator, intent: Intent) -> None:
@@ -872,6 +884,20 @@ def test_a_table_that_cannot_be_read_defers_every_disk_with_no_call(emulator, ri
         "the token table did not answer earlier in this invocation (no ECS call made)"
     }
     assert executor.table_down.is_set() and emulator.calls("CreateSnapshot") == 0
+
+
+@pytest.mark.parametrize(("seconds_left", "listed"), [(5.0, 1), (4.999, 0)])
+def test_a_page_is_listed_only_with_the_start_margin_left(rig, seconds_left, listed):
+    pulled: list[int] = []
+
+    def pages() -> Iterator[Batch]:
+        pulled.append(1)
+        yield Batch(intents_for(1))
+
+    executor = rig.executor(deadline=Deadline(seconds_left, clock=Clock()))
+    executor.stream(pages(), concurrency=1, sink=lambda _r, _i: None)
+    assert len(pulled) == listed
+    assert executor.halted == (None if listed else "too little time left in this invocation")
 
 
 def test_run_decides_the_disks_a_stopped_stream_never_reached(emulator, rig):
