@@ -1,10 +1,12 @@
-"""The executor on its own: the protocol's figures and orderings that the end-to-end tests do not
-pin (latency, the lease margin, ClientToken generations, the order disks are worked on, the
-queue's bound).
+"""The executor on its own (``execute.py``): what the end-to-end tests do not pin — latency, the
+lease margin, ClientToken generations and look-ups, the delivery bound, table and ECS failures at
+each step of the protocol, the order disks are worked on, the queue's bound, stopping.
 
-Every test drives the official ECS SDK over a real socket against the emulator and a real SQLite
-token table in ``tmp_path``; time is a hand-moved clock (the token table's, the deadline's, the
-rate limiter's, the latency timer's), never the wall clock.
+Every test drives the official ECS SDK over a real socket against the emulator and a real token
+table: SQLite in ``tmp_path`` (another connection's write lock makes it stop answering), or a
+private redis-server whose ACLs are revoked mid-run (a table that refuses us). Time is a
+hand-moved clock (the token table's, the deadline's, the rate limiter's, the latency timer's),
+never the wall clock; what happens "while the owner waits" runs in the rate limiter's wait.
 """
 
 from __future__ import annotations
