@@ -34,6 +34,7 @@ def test_a_created_record_is_deduplicated_with_its_snapshot():
         Outcome.DEDUPLICATED,
         "s-1",
     )
+    assert (done.attempts, done.latency_ms, done.error_code) == (0, None, None)  # no call made now
 
 
 @pytest.mark.parametrize(
@@ -78,7 +79,9 @@ SNAP = SlotSnapshot(
             {"snapshot_name": "weekly-d-1", "retention_days": 7},
             ["SnapshotName ('daily-d-1' -> 'weekly-d-1')"],
         ),
+        ({"snapshot_name": "a-d-1", "retention_days": 7}, ["SnapshotName ('daily-d-1' -> 'a-d-1')"]),
         ({"description": "other", "retention_days": 7}, ["Description"]),
+        ({"description": "daily", "retention_days": 7}, ["Description"]),  # sorts before "nightly"
         ({"retention_days": 30}, ["RetentionDays (7 -> 30)"]),
         ({}, ["RetentionDays (7 -> None)"]),
         ({"retention_days": 7, "tags": (SnapshotTag(key="app", value="web"),)}, []),
@@ -97,3 +100,19 @@ SNAP = SlotSnapshot(
 )
 def test_a_redelivery_names_each_value_that_differs_from_the_snapshot_that_exists(request_fields, changed):
     assert _changed_fields(SNAP, CreateSnapshotRequest(disk_id="d-1", **request_fields)) == changed
+
+
+def test_values_read_back_from_ecs_are_compared_by_value_not_identity():
+    """What ECS answered and what the policy rendered are equal values in different objects."""
+    name, description, days = (
+        "".join(["daily-", "d-1"]),
+        "".join(["night", "ly"]),
+        int("1000"),
+    )  # not literals
+    snap = SNAP.model_copy(update={"name": name, "description": description, "retention_days": days})
+    request = CreateSnapshotRequest(
+        disk_id="d-1", snapshot_name="daily-d-1", description="nightly", retention_days=1000
+    )
+    assert snap.name is not request.snapshot_name and snap.description is not request.description
+    assert snap.retention_days is not request.retention_days
+    assert _changed_fields(snap, request) == []

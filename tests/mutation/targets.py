@@ -53,6 +53,7 @@ _E2E = (
 _HANDLERS = (
     "tests/handlers",
     "tests/test_execute_parts.py",
+    "tests/test_executor.py",
     "tests/test_targets.py",
     *_E2E,
     "tests/e2e/test_deploy_request.py",
@@ -235,6 +236,110 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "core/ReplaceComparisonOperator_LtE_Eq",
         "if total <= timedelta():",
         "the pattern admits only digits, so the total is never negative: <= 0 and == 0 agree",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        "if workers == 1:",
+        "workers is max(1, concurrency): never below 1, so <= 1 decides as == 1",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
+        "def _record(self, attempt: _Attempt, code: str, *, retryable: bool, detail: str) -> str:",
+        "every caller passes attempt and code by position and the rest by keyword: a "
+        "positional-only marker in place of the keyword-only one accepts the same calls",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
+        "call: Callable[[], T], *, deadline: Deadline, rng: random.Random, sleep: Callable[[float], None]",
+        "both callers (execute.py, reconcile/redrive.py) pass call by position and the rest by "
+        "keyword: a positional-only marker in place of the keyword-only one accepts the same calls",
+    ),
+    *(
+        Equivalent(
+            "snapstack/execute.py",
+            "core/ReplaceComparisonOperator_Is_Eq",
+            line,
+            "enum members are singletons: == and 'is' agree",
+        )
+        for line in (
+            "if claim.outcome is ClaimOutcome.DONE:",
+            "if claim.outcome is ClaimOutcome.BUSY:",
+            "if claim.outcome is ClaimOutcome.FAILED:",
+            "if exc.disposition is Disposition.RETRY:",
+            "if result.outcome is Outcome.FAILED:",
+            "if record.state is TokenState.CREATED:",
+            "if record.state is TokenState.FAILED and not record.retryable:",
+            "outcome = Outcome.SKIPPED if exc.disposition is Disposition.SKIP else Outcome.FAILED",
+            "skipped = classify(code).disposition is Disposition.SKIP"
+            ' and "gave up" not in (record.detail or "")',
+        )
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceComparisonOperator_Is_GtE",
+        "outcome = Outcome.SKIPPED if exc.disposition is Disposition.SKIP else Outcome.FAILED",
+        "RETRY returned above, so the disposition is 'skip' or 'fail': only 'skip' sorts >= 'skip'",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceComparisonOperator_Is_GtE",
+        'skipped = classify(code).disposition is Disposition.SKIP and "gave up" not in (record.detail or "")',
+        "a disposition is 'retry', 'skip' or 'fail': only 'skip' sorts >= 'skip'",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceComparisonOperator_Is_LtE",
+        "if claim.outcome is ClaimOutcome.BUSY:",
+        "DONE returned above; of 'claimed', 'retry', 'takeover', 'busy' and 'failed' only 'busy' "
+        "sorts <= 'busy'",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceComparisonOperator_Gt_NotEq",
+        "attempt.doubt = exc.may_have_acted or prior_doubt or exc.attempts > 1",
+        "the create call's error counts its attempts from 1: != 1 decides as > 1",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceComparisonOperator_Gt_NotEq",
+        "if len(found) > 1:",
+        "_adopt is only called with snapshots found (every caller checks 'if found'): != 1 decides as > 1",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceComparisonOperator_Gt_NotEq",
+        "return _table_down(base, why, called=attempt.sent > 0)",
+        "sent counts up from 0 and never goes down: != 0 decides as > 0",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
+        "def _table_down(base: dict[str, Any], why: str, *, called: bool = False) -> DiskResult:",
+        "every caller passes base and why by position and called by keyword: a positional-only "
+        "marker in place of the keyword-only one accepts the same calls",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
+        "logger: Logger, result: DiskResult, labels: Mapping[str, str], *, instance_id: str | None = None",
+        "every caller (execute.py, handlers/runtime.py) passes logger, result and labels by position and "
+        "instance_id by keyword: a positional-only marker in place of the keyword-only one accepts them",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/NumberReplacer",
+        "attempt.sent += 1",
+        "sent is only ever read as 'sent > 0' (was a request let out?): counting by two answers the same",
+        "attempt.sent += 2",
+    ),
+    Equivalent(
+        "snapstack/execute.py",
+        "core/AddNot",
+        "if TYPE_CHECKING:",
+        "the imports it guards are for annotations only; importing them at run time changes nothing",
     ),
     Equivalent(
         "snapstack/handlers/scheduled.py",

@@ -13,6 +13,7 @@ import redis
 
 from devkit.redis_server import RedisServer, free_port
 from snapstack.tokens import ClaimOutcome, TokenTableError, TokenTableUnavailable, open_table
+from snapstack.tokens.base import TokenTableAuthError
 from snapstack.tokens.redis import KEY_PREFIX, RedisTokenTable
 from tests.tokens.support import FakeClock
 
@@ -96,6 +97,21 @@ def test_oom_and_readonly_replies_are_an_outage_not_a_crash(redis_url: str) -> N
         admin.config_set("maxmemory", "0")
         admin.close()
         table.close()
+
+
+def test_a_user_without_the_rights_is_refused_not_a_crash(redis_server: RedisServer) -> None:
+    """An ACL user lacking a command's rights gets NOPERM, which redis-py raises as its own class
+    without the prefix: still a refusal of our credentials (``TokenTableAuthError``)."""
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.execute_command("ACL", "SETUSER", "no-rights", "reset", "on", ">pw", "~*", "+ping")
+    try:
+        table = open_table(f"redis://no-rights:pw@127.0.0.1:{redis_server.port}/0")
+        with pytest.raises(TokenTableAuthError, match="NoPermissionError"):
+            table.claim("t-noperm", "a")
+        table.close()
+    finally:
+        admin.execute_command("ACL", "DELUSER", "no-rights")
+        admin.close()
 
 
 def test_an_evicting_policy_is_reported_at_connect(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:

@@ -225,7 +225,7 @@ class _Attempt:
     generation: int
     doubt: bool  # a request of this slot may have made a snapshot we do not know of
     deliveries: int
-    lease_until: float = 0.0
+    lease_until: float
     found: list[SlotSnapshot] | None = None
     lost: str | None = None  # why the owner had to stop mid-call
     lost_by: TokenTableError | None = None  # the table error that stopped it
@@ -250,6 +250,8 @@ class Executor:
     lease_seconds: float | None = None
     max_deliveries: int = DEFAULT_MAX_DELIVERIES
     sleep: Callable[[float], None] = time.sleep
+    #: The clock CreateSnapshot latencies are measured on (seconds; a test passes a controlled one).
+    timer: Callable[[], float] = time.perf_counter
     #: Set when the token table failed to answer in this invocation (see the module docstring).
     table_down: threading.Event = field(default_factory=threading.Event)
     #: The first error that stops the whole invocation, if any.
@@ -327,8 +329,9 @@ class Executor:
         (each claim then finds out for itself, and defers if the table is down)."""
         if self.table_down.is_set():
             return {}
+        wanted = list(tokens)  # each retry reads them all again: an iterator is spent by the first
         try:
-            return self._table(lambda: self.table.get_many(tokens))
+            return self._table(lambda: self.table.get_many(wanted))
         except TokenTableError:
             return {}
 
@@ -495,10 +498,9 @@ class Executor:
                 message=f"{exc} (no ECS call made)",
             )
         attempt.lease_until = sent.lease_until
-        prior_doubt = attempt.doubt
-        attempt.doubt = True
+        prior_doubt = attempt.doubt  # the record says in doubt from here (mark_sent); set below on error
         request = attempt.request.model_copy(update={"client_token": attempt.client_token})
-        started = time.perf_counter()
+        started = self.timer()
         try:
             created = self.ecs.create_snapshot(
                 request,
@@ -506,10 +508,10 @@ class Executor:
                 renew=lambda e, d: self._renew(attempt, e, d or prior_doubt),
             )
         except _Stop:
-            latency = (time.perf_counter() - started) * 1000
+            latency = (self.timer() - started) * 1000
             return self._stopped(attempt, base, latency_ms=round(latency, 1))
         except EcsError as exc:
-            latency = (time.perf_counter() - started) * 1000
+            latency = (self.timer() - started) * 1000
             self.stats.saw_latency(latency)
             if attempt.found:
                 return self._adopt(
@@ -524,7 +526,7 @@ class Executor:
             if exc.code == "QuotaExceed.Snapshot" and self.quota_guard is not None:
                 exc = self.quota_guard.explain(intent.disk_id, exc)
             return self._after_error(attempt, base, exc, latency)
-        latency = (time.perf_counter() - started) * 1000
+        latency = (self.timer() - started) * 1000
         self.stats.saw_latency(latency)
         message = None
         try:

@@ -209,8 +209,9 @@ class RedisTokenTable(TokenTable):
                 raise TokenTableUnavailable(
                     f"Redis token table {where}: {type(exc).__name__}: {text}"
                 ) from exc
-            if text.startswith(_AUTH_REPLIES):
-                raise TokenTableAuthError(f"Redis token table {where}: {text}") from exc
+            # NOPERM too arrives as its own class, without the prefix (an ACL without the rights).
+            if isinstance(exc, redis.exceptions.NoPermissionError) or text.startswith(_AUTH_REPLIES):
+                raise TokenTableAuthError(f"Redis token table {where}: {type(exc).__name__}: {text}") from exc
             raise
 
     def _check_server(self, conn: _Connection) -> None:
