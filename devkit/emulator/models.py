@@ -392,6 +392,22 @@ class Page:
     last_seq: int | None
 
 
+#: How many queries' matches ``_kept`` holds before it starts over.
+_KEPT_QUERIES = 16
+
+
+def _kept(cache: dict[tuple[Any, ...], Any], key: tuple[Any, ...], scan: Callable[[], Any]) -> Any:
+    """``scan()``'s matches for a query ``key`` that names the filter and the state version it
+    depends on, computed once while that version stands: walking a listing page by page filters
+    once, not once per page (each pass holds the lock CreateSnapshot needs; a real ECS's listings
+    do not slow its creates, and 100 passes over 50,000 disks did). Caller holds the lock."""
+    if key not in cache:
+        if len(cache) >= _KEPT_QUERIES:
+            cache.clear()
+        cache[key] = scan()
+    return cache[key]
+
+
 def _pool(entities: Mapping[str, Any], ids: frozenset[str] | None) -> list[Any]:
     """The entities to filter, in creation order: every one, or only the ids a query names."""
     if ids is None:
@@ -538,12 +554,11 @@ class EcsState:
             self._disks = disks
             self._snapshots: dict[str, Snapshot] = {}
             self._by_disk: dict[str, dict[str, Snapshot]] = {}  # disk id -> its snapshots, oldest first
-            self._version = 0  # bumped by every change to the snapshots (keys the query cache)
-            self._queries: dict[tuple[Any, ...], _Matches] = {}
-            # Bumped by every change to disks and instances (keys the listing cache; a snapshot's
-            # creation does not change what a disk or instance filter matches).
+            self._version = 0  # bumped by every change to the snapshots (keys snapshot queries)
+            # Bumped by every change to disks and instances (keys disk and instance queries; a
+            # snapshot's creation does not change what their filters match).
             self._fleet_version = 0
-            self._fleet_queries: dict[tuple[Any, ...], list[Any]] = {}
+            self._queries: dict[tuple[Any, ...], Any] = {}  # see ``_kept``
             self._tokens: dict[str, _TokenRecord] = {}
             self.token_errors = token_errors
             self._expiry: list[tuple[float, int, str]] = []
@@ -924,11 +939,13 @@ class EcsState:
 
     def describe_disks(self, flt: DiskFilter, page: PageRequest) -> Page:
         """Disks matching every filter, in creation order (one filtering pass per query while
-        the fleet is unchanged, see ``_fleet_query``)."""
+        the fleet is unchanged, see ``_kept``)."""
         with self._lock:
             now = self._tick()
-            matches = self._fleet_query(
-                flt, lambda: [d for d in _pool(self._disks, flt.disk_ids) if self._disk_matches(d, flt)]
+            matches: list[Disk] = _kept(
+                self._queries,
+                (flt, self._fleet_version),
+                lambda: [d for d in _pool(self._disks, flt.disk_ids) if self._disk_matches(d, flt)],
             )
             chunk, more = _paginate(matches, page)
             return Page(
@@ -944,22 +961,15 @@ class EcsState:
         """
         with self._lock:
             now = self._tick()
-            key = (flt, self._version, now)
-            found = self._queries.get(key)
-            if found is None:
-                if flt.snapshot_ids is not None:
-                    pool = sorted(
-                        (self._snapshots[i] for i in flt.snapshot_ids if i in self._snapshots),
-                        key=lambda s: s.seq,
-                    )
-                elif flt.disk_id is not None:
+
+            def scan() -> _Matches:
+                if flt.disk_id is not None and flt.snapshot_ids is None:
                     pool = list(self._by_disk.get(flt.disk_id, {}).values())
                 else:
-                    pool = list(self._snapshots.values())
-                found = _Matches([s for s in reversed(pool) if self._snapshot_matches(s, flt, now)])
-                if len(self._queries) >= 16:
-                    self._queries.clear()
-                self._queries[key] = found
+                    pool = _pool(self._snapshots, flt.snapshot_ids)
+                return _Matches([s for s in reversed(pool) if self._snapshot_matches(s, flt, now)])
+
+            found: _Matches = _kept(self._queries, (flt, self._version, now), scan)
             chunk, more = found.page(page)
             return Page([s.view(now) for s in chunk], len(found.items), chunk[-1].seq if more else None)
 
@@ -967,8 +977,9 @@ class EcsState:
         """Instances matching every filter, in creation order."""
         with self._lock:
             self._tick()
-            matches = self._fleet_query(
-                flt,
+            matches: list[Instance] = _kept(
+                self._queries,
+                (flt, self._fleet_version),
                 lambda: [
                     i for i in _pool(self._instances, flt.instance_ids) if self._instance_matches(i, flt)
                 ],
@@ -977,19 +988,6 @@ class EcsState:
             return Page(
                 [self._instance_view(i) for i in chunk], len(matches), chunk[-1].seq if more else None
             )
-
-    def _fleet_query(self, flt: DiskFilter | InstanceFilter, scan: Callable[[], list[Any]]) -> list[Any]:
-        """``scan()``'s matches, kept while no disk or instance changes: a listing of 50,000 disks
-        in pages of 500 filters the fleet once, not once per page (each pass holds the lock that
-        CreateSnapshot needs; a real ECS's listings do not slow its creates). Caller holds the lock."""
-        key = (flt, self._fleet_version)
-        found = self._fleet_queries.get(key)
-        if found is None:
-            found = scan()
-            if len(self._fleet_queries) >= 16:
-                self._fleet_queries.clear()
-            self._fleet_queries[key] = found
-        return found
 
     def _disk_matches(self, d: Disk, f: DiskFilter) -> bool:
         return (
