@@ -41,22 +41,10 @@ from snapstack.retention.quota import QuotaGuard
 from snapstack.targets import DISK_PAGE_SIZE, Disk
 from snapstack.tokens import open_table
 from snapstack.tokens.base import TokenRecord, TokenTable
+from tests.clock import Clock
 
 DISKS = 8
 READ_TIMEOUT_MS = 10_500  # with LEASE_MARGIN_SECONDS (10): a send needs 20.5 s of lease left
-
-
-class Clock:
-    """A clock that moves only when told to (``step`` per reading: a timer that ticks)."""
-
-    def __init__(self, now: float = 1_000.0, step: float = 0.0) -> None:
-        self.now = now
-        self.step = step
-
-    def __call__(self) -> float:
-        now = self.now
-        self.now += self.step
-        return now
 
 
 @dataclass

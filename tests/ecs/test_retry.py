@@ -14,6 +14,7 @@ import pytest
 from snapstack.ecs.errors import EcsApiError
 from snapstack.ecs.request import CreateSnapshotRequest
 from snapstack.ecs.retry import TABLE_RETRY, Deadline, RetryBudget, RetryPolicy, call_with_retries
+from tests.clock import Clock
 
 REQ = CreateSnapshotRequest(disk_id="d-bp1test", client_token="tok-1")
 
@@ -30,17 +31,6 @@ class Bottom(random.Random):
 
     def uniform(self, a: float, b: float) -> float:
         return a
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.mark.parametrize(
@@ -104,7 +94,7 @@ def test_the_default_budget_is_twenty_plus_half_the_calls():
 
 
 def test_a_deadline_counts_down_on_its_clock():
-    clock = Clock()
+    clock = Clock(500.0)
     deadline = Deadline(10.0, clock)
     assert deadline.remaining() == 10.0
     clock.now += 6.5
@@ -124,7 +114,7 @@ def test_a_deadline_counts_down_on_its_clock():
     ],
 )
 def test_a_retry_needs_its_wait_plus_the_margin_still_ahead(server, make_client, seconds_left, attempts):
-    clock = Clock()
+    clock = Clock(500.0)
     policy = RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=1.0, deadline_margin=2.0)
     client = make_client(policy, deadline=Deadline(seconds_left, clock), rng=Top(), sleep=clock.sleep)
     server.answers = [server.error(500, "InternalError")] * 4
@@ -155,7 +145,7 @@ def is_connection_error(exc: BaseException) -> bool:
 
 
 def test_call_with_retries_waits_its_backoff_between_attempts():
-    clock = Clock()
+    clock = Clock(500.0)
     ran, call = failing(clock, 2, ConnectionError("dropped"))
     kwargs = {"retryable": is_connection_error, "policy": ONE_SECOND, "rng": Top(), "sleep": clock.sleep}
     assert call_with_retries(call, **kwargs) == "ok"
@@ -172,7 +162,7 @@ def test_call_with_retries_waits_its_backoff_between_attempts():
     ],
 )
 def test_call_with_retries_gives_up(error, seconds_left, calls):
-    clock = Clock()
+    clock = Clock(500.0)
     ran, call = failing(clock, 10, error)
     deadline = Deadline(seconds_left, clock)
     with pytest.raises(type(error)):

@@ -12,23 +12,14 @@ from mns.queue import Message, QueueMeta
 
 from devkit.emulator.responses import Credential
 from devkit.mns.testing import LocalMns
+from tests.clock import Clock
 
 QUEUE = "snapstack-failed"
 
 
-class Clock:
-    """Seconds the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_700_000_000.0)
 
 
 @pytest.fixture

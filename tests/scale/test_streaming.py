@@ -31,6 +31,7 @@ from snapstack.policy.model import Policy, Selector
 from snapstack.ratelimit import RateLimiter
 from snapstack.targets import Disk
 from snapstack.tokens import open_table
+from tests.clock import Clock
 from tests.e2e.conftest import Runner, ours, timer_event
 
 DISKS = 1_200  # four DescribeDisks pages: 100 (the first, to start sooner), 500, 500 and 100
@@ -99,16 +100,6 @@ def test_the_summary_is_bounded_and_every_disk_has_its_log_line(fleet_run, monke
 
 
 # --- the executor on its own: synchronised on events, with a hand-moved clock ----------------------------
-
-
-class Clock:
-    """A monotonic clock that only moves when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def executor_for(emu: EcsEmulator, tmp_path: Path, deadline: Deadline, name: str = "tokens") -> Executor:
