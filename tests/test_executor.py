@@ -12,6 +12,7 @@ never the wall clock; what happens "while the owner waits" runs in the rate limi
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import sqlite3
 import sys
@@ -28,6 +29,7 @@ from pydantic import ValidationError
 from devkit.emulator.fleet import generate_fleet
 from devkit.emulator.testing import EcsEmulator
 from devkit.redis_server import RedisServer
+from snapstack.collector import GEN0_THRESHOLD
 from snapstack.ecs.client import EcsClient, EcsConfig
 from snapstack.ecs.credentials import Credentials
 from snapstack.ecs.request import CreateSnapshotRequest
@@ -630,6 +632,23 @@ def test_an_owner_whose_claim_was_taken_while_it_waited_to_send_stops_without_se
     assert result.latency_ms == 123.4
     assert emulator.calls("CreateSnapshot") == 0
     assert rig.record(intent).owner == "other-delivery"
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_stream_runs_its_disks_with_the_collector_tuned_and_then_restores_it(rig, concurrency):
+    """collector.py: gen 0 raised and what existed frozen while the disks run, both handed back."""
+    executor = rig.executor()
+    before = gc.get_threshold()
+    frozen_before = gc.get_freeze_count()
+    during: list[tuple[int, bool, Outcome]] = []
+
+    def sink(result: DiskResult, _intent: Intent | None) -> None:
+        during.append((gc.get_threshold()[0], gc.get_freeze_count() > 0, result.outcome))
+
+    executor.stream(iter([Batch(intents_for(3))]), concurrency, sink)
+    assert during == [(max(GEN0_THRESHOLD, before[0]), True, Outcome.CREATED)] * 3
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == frozen_before
 
 
 # --- the delivery bound -----------------------------------------------------------------------------

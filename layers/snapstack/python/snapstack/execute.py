@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from snapstack.collector import tuned_collector
 from snapstack.ecs.errors import Disposition, EcsError, classify
 from snapstack.ecs.request import CreateSnapshotRequest
 from snapstack.ecs.retry import call_with_retries
@@ -287,36 +288,38 @@ class Executor:
         The next batch is pulled (listed and planned, when ``batches`` is a planner's stream)
         while the workers run the previous one. ``concurrency`` 1 runs every intent on the calling
         thread, in order. Raises what pulling a batch raised (a listing that failed), after the
-        intents already started have finished and reached ``sink``.
+        intents already started have finished and reached ``sink``. The garbage collector is
+        tuned while it runs (``collector.py``: its pauses stop every worker).
         """
         workers = max(1, concurrency)
-        if workers == 1:
-            for batch in self._until_halted(batches):
-                for intent in self._open(batch, sink):
+        with tuned_collector():
+            if workers == 1:
+                for batch in self._until_halted(batches):
+                    for intent in self._open(batch, sink):
+                        sink(self.run_one(intent), intent)
+                return
+            room = threading.Semaphore(workers + QUEUE_DEPTH)
+            broken: list[BaseException] = []
+
+            def finish(intent: Intent) -> None:
+                try:
                     sink(self.run_one(intent), intent)
-            return
-        room = threading.Semaphore(workers + QUEUE_DEPTH)
-        broken: list[BaseException] = []
+                except BaseException as exc:  # a defect: re-raised on the calling thread below
+                    broken.append(exc)
+                finally:
+                    room.release()
 
-        def finish(intent: Intent) -> None:
-            try:
-                sink(self.run_one(intent), intent)
-            except BaseException as exc:  # a defect: re-raised on the calling thread below
-                broken.append(exc)
-            finally:
-                room.release()
-
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snapstack") as pool:
-            for batch in self._until_halted(batches):
-                for intent in self._open(batch, sink):
-                    room.acquire()
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snapstack") as pool:
+                for batch in self._until_halted(batches):
+                    for intent in self._open(batch, sink):
+                        room.acquire()
+                        if broken:
+                            break
+                        pool.submit(finish, intent)
                     if broken:
                         break
-                    pool.submit(finish, intent)
-                if broken:
-                    break
-        if broken:
-            raise broken[0]
+            if broken:
+                raise broken[0]
 
     def run_one(self, intent: Intent) -> DiskResult:
         """The whole protocol for one intent (claim, look up, send, record) and its log line."""
