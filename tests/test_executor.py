@@ -1234,3 +1234,38 @@ def test_a_table_that_refuses_the_lease_renewal_stops_the_invocation(emulator, r
     )
     assert result.latency_ms == 123.4
     assert executor.fatal is not None and emulator.calls("CreateSnapshot") == 0
+
+
+# --- a row the table cannot read back (Tablestore) ----------------------------------------------------
+
+
+def test_a_record_that_became_unreadable_before_the_send_fails_the_disk_with_no_call(emulator, rig):
+    """Between the claim and mark_sent (while the quota guard reads the disk's snapshots) another
+    writer replaces the slot's Tablestore row with one that is no token record: mark_sent cannot
+    read it back, so that disk fails with ``TokenTable.Error`` and nothing is sent; the invocation
+    goes on (one unreadable row is no table-wide fault)."""
+    import tablestore
+
+    from devkit.tablestore.testing import start_emulator
+
+    intent = intents_for(1)[0]
+    with start_emulator(clock=rig.clock) as running:
+        table = running.token_table(clock=rig.clock)
+        foreign = tablestore.Row([("token", intent.token)], [("something", "else")])
+        executor = rig.executor(table=table)
+        policy = Policy(name="daily", selector=Selector(all_disks=True), retention=Retention(keep_last=3))
+        executor.quota_guard = QuotaGuard(
+            executor.ecs,
+            "cn-hangzhou",
+            policy,
+            executor.logger,
+            stack="test",
+            pace=lambda: running.client().put_row(table.table, foreign),  # type: ignore[arg-type]
+        )
+        result = executor.run_one(intent)
+        table.close()
+    assert (result.outcome, result.error_code) == (Outcome.FAILED, "TokenTable.Error")
+    assert result.message is not None and "not a token record" in result.message
+    assert result.message.endswith("(no ECS call made)")
+    assert executor.fatal is None
+    assert emulator.calls("DescribeSnapshots") == 1 and emulator.calls("CreateSnapshot") == 0

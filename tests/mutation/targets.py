@@ -40,6 +40,8 @@ EXCLUDED_OPERATORS = (
 _ECS = ("tests/ecs/test_errors.py", "tests/ecs/test_request.py", "tests/ecs/test_client.py")
 _CONTRACT = "tests/tokens/test_contract.py"  # the token-table contract, once per backend
 _PRIMITIVES = "tests/tokens/test_primitives.py"
+#: The state machine's other writes, lease skew, defaults and bounded races, once per backend.
+_TRANSITIONS = "tests/tokens/test_transitions.py"
 _E2E = (
     "tests/e2e/test_scheduled.py",
     "tests/e2e/test_deploy.py",
@@ -102,12 +104,26 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/tokens/test_redis.py",
         "tests/tokens/test_cli.py",
     ),
-    "snapstack/tokens/base.py": ("tests/tokens/test_update_record.py", _PRIMITIVES, _CONTRACT, "-ksqlite"),
+    "snapstack/tokens/base.py": (
+        _TRANSITIONS,
+        "tests/tokens/test_update_record.py",
+        _PRIMITIVES,
+        _CONTRACT,
+        "tests/operate/test_table.py",  # unfinished_records and reopen, once per backend
+        "-ksqlite",
+    ),
     "snapstack/tokens/sqlite.py": ("tests/tokens/test_sqlite.py", _PRIMITIVES, _CONTRACT, "-ksqlite"),
-    "snapstack/tokens/redis.py": ("tests/tokens/test_redis.py", _PRIMITIVES, _CONTRACT, "-kredis"),
+    "snapstack/tokens/redis.py": (
+        "tests/tokens/test_redis.py",
+        _PRIMITIVES,
+        _TRANSITIONS,
+        _CONTRACT,
+        "-kredis",
+    ),
     "snapstack/tokens/tablestore.py": (
         "tests/tablestore/test_ots_token_table.py",
         _PRIMITIVES,
+        _TRANSITIONS,
         _CONTRACT,
         "-ktablestore",
     ),

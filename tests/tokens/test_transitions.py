@@ -1,0 +1,361 @@
+"""The state machine's writes beyond the contract's claim/complete/fail, on every backend in
+``conftest.BACKENDS``: what an owner records while it works (``mark_sent``, ``renew_lease``,
+``settle_doubt``, ``fail``'s generation and doubt), the operator's ``rearm``, a lease's skew margin,
+the defaults, and the bounded loops when another writer keeps winning.
+
+The lost races are made, not hoped for: another real table moves the record at the one moment
+the state machine calls back into caller-supplied code between its read and its write (the table's
+clock, a claim's ``meta``, ``update_record``'s change), so every read is stale when the write
+lands. ``make mutation`` runs this file first for ``tokens/base.py`` (on SQLite: quick).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping
+
+import pytest
+
+from snapstack.tokens import (
+    ClaimOutcome,
+    LeaseLost,
+    RearmRefused,
+    TokenRecord,
+    TokenState,
+    TokenTable,
+    TokenTableError,
+    default_owner,
+    open_table,
+)
+from tests.tokens.support import FakeClock, TableFactory
+
+LEASE = 30.0
+TOKEN = "ss2-0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def table(table_factory: TableFactory) -> TokenTable:
+    return table_factory(lease_seconds=LEASE)
+
+
+class MovingClock:
+    """The table's clock; while ``moving``, each reading first lets ``move`` write the record."""
+
+    def __init__(self, clock: FakeClock, move: Callable[[], object]) -> None:
+        self.clock, self.move = clock, move
+        self.moving = False
+        self.moves = 0
+
+    def __call__(self) -> float:
+        if self.moving:
+            self.moves += 1
+            self.move()
+        return self.clock()
+
+
+class MovingMeta(Mapping[str, str]):
+    """A claim's meta whose every reading first lets ``move`` write the record."""
+
+    def __init__(self, move: Callable[[], object]) -> None:
+        self.move = move
+        self.moves = 0
+
+    def __iter__(self) -> Iterator[str]:
+        self.moves += 1
+        self.move()
+        return iter(["trigger"])
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, key: str) -> str:
+        if key != "trigger":
+            raise KeyError(key)
+        return "timer"
+
+
+# -- an owner's writes -------------------------------------------------------------------------------
+
+
+def test_mark_sent_records_the_generation_and_the_doubt(table: TokenTable, clock: FakeClock) -> None:
+    claimed = table.claim(TOKEN, "a").record
+    clock.advance(2)
+
+    sent = table.mark_sent(TOKEN, "a", generation=3)
+
+    assert (sent.state, sent.generation, sent.in_doubt, sent.owner) == (TokenState.SENT, 3, True, "a")
+    assert (sent.lease_until, sent.updated_at) == (clock.now + LEASE, clock.now)
+    assert (sent.version, sent.created_at, sent.attempts) == (claimed.version + 1, claimed.created_at, 1)
+    assert table.get(TOKEN) == sent
+    assert table.mark_sent(TOKEN, "a", generation=0, lease_seconds=500).lease_until == clock.now + 500
+    with pytest.raises(ValueError, match="generation"):
+        table.mark_sent(TOKEN, "a", generation=-1)
+    with pytest.raises(LeaseLost):
+        table.mark_sent(TOKEN, "b", generation=0)
+
+
+def test_renew_lease_and_settle_doubt_change_only_their_field(table: TokenTable, clock: FakeClock) -> None:
+    table.claim(TOKEN, "a")
+    sent = table.mark_sent(TOKEN, "a", generation=1)
+    clock.advance(LEASE - 1)
+
+    renewed = table.renew_lease(TOKEN, "a")
+    assert renewed == sent.model_copy(
+        update={"lease_until": clock.now + LEASE, "version": sent.version + 1, "updated_at": clock.now}
+    )
+    clock.advance(LEASE - 1)  # past the first lease, within the renewed one
+    assert table.claim(TOKEN, "b").outcome is ClaimOutcome.BUSY
+    assert table.renew_lease(TOKEN, "a", lease_seconds=5).lease_until == clock.now + 5
+
+    settled = table.settle_doubt(TOKEN, "a")
+    assert (settled.in_doubt, settled.state, settled.generation, settled.lease_until) == (
+        False,
+        TokenState.SENT,
+        1,
+        clock.now + 5,
+    )
+    assert table.get(TOKEN) == settled
+    with pytest.raises(LeaseLost):
+        table.renew_lease(TOKEN, "b")
+
+
+def test_complete_clears_the_doubt_and_the_lease_and_keeps_the_generation(table: TokenTable) -> None:
+    table.claim(TOKEN, "a")
+    table.mark_sent(TOKEN, "a", generation=2)
+
+    done = table.complete(TOKEN, "a", "s-1")
+
+    assert (done.state, done.snapshot_id, done.in_doubt, done.lease_until, done.generation) == (
+        TokenState.CREATED,
+        "s-1",
+        False,
+        0.0,
+        2,
+    )
+    with pytest.raises(LeaseLost):  # completed: no owner's write moves it any more
+        table.mark_sent(TOKEN, "a", generation=3)
+
+
+def test_fail_keeps_the_stored_doubt_and_generation_unless_told(table: TokenTable) -> None:
+    table.claim(TOKEN, "a")
+    table.mark_sent(TOKEN, "a", generation=1)
+
+    kept = table.fail(TOKEN, "a", "Throttling", retryable=True)
+    assert (kept.generation, kept.in_doubt, kept.lease_until, kept.detail) == (1, True, 0.0, None)
+    retried = table.claim(TOKEN, "b").record  # the next owner must look the slot up first
+    assert (retried.generation, retried.in_doubt, retried.attempts) == (1, True, 2)
+
+    moved = table.fail(
+        TOKEN, "b", "InvalidParameter", retryable=False, generation=2, in_doubt=False, detail="x"
+    )
+    assert (moved.generation, moved.in_doubt, moved.detail, moved.retryable) == (2, False, "x", False)
+    assert (moved.state, moved.error_code) == (TokenState.FAILED, "InvalidParameter")
+    assert table.get(TOKEN) == moved
+
+
+def test_an_owner_retaking_its_own_claim_is_not_another_delivery(table: TokenTable, clock: FakeClock) -> None:
+    table.claim(TOKEN, "a")
+
+    again = table.claim(TOKEN, "a", lease_seconds=60)
+    assert (again.outcome, again.record.attempts, again.record.lease_until) == (
+        ClaimOutcome.TAKEOVER,
+        1,
+        clock.now + 60,
+    )
+    table.mark_sent(TOKEN, "a", generation=0)
+    assert table.claim(TOKEN, "a").record.attempts == 1  # SENT is held too
+    table.fail(TOKEN, "a", "Throttling", retryable=True)
+    assert table.claim(TOKEN, "a").record.attempts == 2  # after its own failure: a new delivery
+
+
+def test_a_write_after_another_writer_of_the_same_owner_reads_the_record_again(
+    table_factory: TableFactory,
+) -> None:
+    first, second = table_factory(lease_seconds=LEASE), table_factory(lease_seconds=LEASE)
+    first.claim(TOKEN, "a")
+    renewed = second.renew_lease(TOKEN, "a")  # the record first's last write left is stale now
+
+    sent = first.mark_sent(TOKEN, "a", generation=0)
+
+    assert sent.version == renewed.version + 1 and first.get(TOKEN) == sent
+
+
+def test_a_repeated_write_whose_answer_was_lost_counts_as_done(table: TokenTable) -> None:
+    record = table.claim(TOKEN, "a").record
+    moved = record.model_copy(update={"version": record.version + 1, "owner": "b"})
+    assert table._compare_and_set(record.version, moved)
+
+    assert table._cas(record.version, moved) is True  # the same write again: already in place
+    assert table._cas(record.version, moved.model_copy(update={"owner": "c"})) is False
+
+
+# -- leases, clocks and defaults -----------------------------------------------------------------------
+
+
+def test_a_lease_is_taken_over_only_after_the_skew_margin(
+    table_factory: TableFactory, clock: FakeClock
+) -> None:
+    table = table_factory(lease_seconds=LEASE, clock_skew_seconds=5.0)
+    held = table.claim(TOKEN, "a").record
+
+    clock.now = held.lease_until + 4.5
+    assert not held.lease_expired(clock.now, 5.0) and held.lease_expired(clock.now)
+    assert table.claim(TOKEN, "b").outcome is ClaimOutcome.BUSY
+    clock.now = held.lease_until + 5.0
+    assert held.lease_expired(clock.now, 5.0)
+    assert table.claim(TOKEN, "b").outcome is ClaimOutcome.TAKEOVER
+
+
+def test_the_default_lease_and_record_lifetime(table_url: str, clock: FakeClock) -> None:
+    table = open_table(table_url, clock=clock, clock_skew_seconds=0.0)
+    record = table.claim(TOKEN, "a").record
+    table.close()
+
+    assert record.lease_until == clock.now + 120
+    # FC keeps an async event for at most 7 days (maxAsyncEventAgeInSeconds <= 604800, see
+    # tokens/base.py): a record outlives every redelivery of its event by an hour.
+    assert record.expires_at == clock.now + 604800 + 3600
+
+
+def test_sqlite_reads_the_host_clock_with_no_skew_margin(sqlite_url: str) -> None:
+    table = open_table(sqlite_url)
+    before = time.time()
+    now = table.clock()
+    after = time.time()
+    assert before <= now <= after
+    assert table.clock_skew == 0.0  # one machine, one clock (tokens/sqlite.py)
+
+
+def test_records_beside_the_claims_keep_the_claim_fields_defaults(table: TokenTable) -> None:
+    record = table.update_record(TOKEN, "a", lambda current, now: ({"k": "v"}, now + 60))
+
+    assert record is not None and record == table.get(TOKEN)
+    assert (record.attempts, record.generation, record.in_doubt, record.retryable, record.detail) == (
+        1,
+        0,
+        False,
+        None,
+        None,
+    )
+    with pytest.raises(RearmRefused, match="holds snapshot"):  # CREATED: never re-armed
+        table.rearm(TOKEN)
+    assert table.claim(TOKEN, "b").outcome is ClaimOutcome.DONE
+
+
+def test_default_owners_name_the_host_and_process_and_differ(table: TokenTable) -> None:
+    first, second = default_owner(), default_owner()
+    prefix = f"{socket.gethostname()}:{os.getpid()}:"
+    assert first.startswith(prefix) and second.startswith(prefix) and first != second
+    assert len(first) == len(prefix) + 8
+    assert table.claim(TOKEN, first).record.owner == first
+
+
+# -- the operator's rearm ----------------------------------------------------------------------------
+
+
+def test_rearm_makes_a_final_failure_claimable_with_the_next_generation(
+    table: TokenTable, clock: FakeClock
+) -> None:
+    table.claim(TOKEN, "a")
+    failed = table.fail(TOKEN, "a", "InvalidDiskId.NotFound", retryable=False, generation=2)
+    clock.advance(5)
+
+    armed = table.rearm(TOKEN, by="alice")
+
+    assert (armed.state, armed.retryable, armed.attempts, armed.generation) == (TokenState.FAILED, True, 0, 3)
+    assert armed.detail == "re-armed by alice after InvalidDiskId.NotFound"
+    assert (armed.version, armed.updated_at, armed.error_code) == (
+        failed.version + 1,
+        clock.now,
+        "InvalidDiskId.NotFound",
+    )
+    assert table.get(TOKEN) == armed
+    assert table.rearm(TOKEN).detail == "re-armed by operator after InvalidDiskId.NotFound"
+    taken = table.claim(TOKEN, "b")
+    assert (taken.outcome, taken.record.attempts, taken.record.generation) == (ClaimOutcome.RETRY, 1, 4)
+    with pytest.raises(RearmRefused, match="in progress"):
+        table.rearm(TOKEN)
+    table.complete(TOKEN, "b", "s-1")
+    with pytest.raises(RearmRefused, match="holds snapshot s-1"):
+        table.rearm(TOKEN)
+    with pytest.raises(LookupError):
+        table.rearm("missing")
+
+
+# -- another writer that keeps winning -------------------------------------------------------------------
+
+
+def _failed(table: TokenTable) -> TokenRecord:
+    table.claim(TOKEN, "a")
+    return table.fail(TOKEN, "a", "InvalidDiskId.NotFound", retryable=True)
+
+
+def test_a_claim_that_keeps_losing_gives_up_after_eight_rounds(table_factory: TableFactory) -> None:
+    other = table_factory(lease_seconds=LEASE)
+    start = _failed(other)
+    meta = MovingMeta(lambda: other.rearm(TOKEN))
+
+    result = table_factory(lease_seconds=LEASE).claim(TOKEN, "b", meta=meta)
+
+    # Once when the claim builds its first record, then once per round between read and write.
+    assert meta.moves == 1 + 8
+    assert result.outcome is ClaimOutcome.BUSY and not result.owned
+    assert result.record.generation == start.generation + meta.moves == other.get(TOKEN).generation  # type: ignore[union-attr]
+
+
+def test_rearm_that_keeps_losing_gives_up_after_eight_rounds(
+    table_factory: TableFactory, clock: FakeClock
+) -> None:
+    other = table_factory(lease_seconds=LEASE)
+    start = _failed(other)
+    moving = MovingClock(clock, lambda: other.rearm(TOKEN))
+    table = table_factory(lease_seconds=LEASE, clock=moving)
+    moving.moving = True
+
+    with pytest.raises(TokenTableError, match="could not re-arm"):
+        table.rearm(TOKEN)
+
+    moving.moving = False
+    assert moving.moves == 2 * 8  # each round reads the clock twice: checking expiry, stamping the write
+    assert table.get(TOKEN).generation == start.generation + 16  # type: ignore[union-attr]
+
+
+def test_reopen_that_keeps_losing_gives_up_after_eight_rounds(
+    table_factory: TableFactory, clock: FakeClock
+) -> None:
+    other = table_factory(lease_seconds=LEASE)
+    other.claim(TOKEN, "a")
+    done = other.complete(TOKEN, "a", "s-1")
+
+    def touch(current: TokenRecord | None, now: float) -> tuple[Mapping[str, str], float]:
+        assert current is not None
+        return current.meta, current.expires_at  # a new version, still CREATED with s-1
+
+    moving = MovingClock(clock, lambda: other.update_record(TOKEN, "x", touch))
+    table = table_factory(lease_seconds=LEASE, clock=moving)
+    moving.moving = True
+
+    with pytest.raises(TokenTableError, match="could not reopen"):
+        table.reopen(TOKEN, "s-1", detail="failed at ECS")
+
+    moving.moving = False
+    assert moving.moves == 2 * 8
+    record = table.get(TOKEN)
+    assert record is not None and (record.state, record.snapshot_id) == (TokenState.CREATED, "s-1")
+    assert record.version == done.version + 16
+
+
+def test_an_update_that_keeps_losing_gives_up_after_eight_rounds(table_factory: TableFactory) -> None:
+    mine, theirs = table_factory(), table_factory()
+    calls = []
+
+    def change(current: TokenRecord | None, now: float) -> tuple[Mapping[str, str], float]:
+        calls.append(current)
+        theirs.update_record(TOKEN, "them", lambda r, t: ({"n": str(len(calls))}, t + 60))
+        return {"n": "mine"}, now + 60
+
+    with pytest.raises(TokenTableError, match="could not settle an update"):
+        mine.update_record(TOKEN, "me", change)
+    assert len(calls) == 8 and mine.get(TOKEN).meta == {"n": "8"}  # type: ignore[union-attr]
