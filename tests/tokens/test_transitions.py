@@ -200,8 +200,9 @@ def test_a_lease_is_taken_over_only_after_the_skew_margin(
     table = table_factory(lease_seconds=LEASE, clock_skew_seconds=5.0)
     held = table.claim(TOKEN, "a").record
 
+    assert held.lease_expired(held.lease_until) and not held.lease_expired(held.lease_until - 0.5)
     clock.now = held.lease_until + 4.5
-    assert not held.lease_expired(clock.now, 5.0) and held.lease_expired(clock.now)
+    assert not held.lease_expired(clock.now, 5.0)
     assert table.claim(TOKEN, "b").outcome is ClaimOutcome.BUSY
     clock.now = held.lease_until + 5.0
     assert held.lease_expired(clock.now, 5.0)
@@ -252,7 +253,42 @@ def test_default_owners_name_the_host_and_process_and_differ(table: TokenTable) 
     assert table.claim(TOKEN, first).record.owner == first
 
 
-# -- the operator's rearm ----------------------------------------------------------------------------
+def test_every_primitive_is_the_backends_own(table: TokenTable) -> None:
+    primitives = {"_get", "_put_if_absent", "_compare_and_set", "_scan", "_delete_if_expired"}
+    assert primitives <= TokenTable.__abstractmethods__  # a backend without one cannot be made
+    assert all(getattr(type(table), name) is not getattr(TokenTable, name) for name in primitives)
+
+
+def test_bulk_and_audit_reads_leave_out_a_record_from_the_instant_it_expires(
+    table_factory: TableFactory, clock: FakeClock
+) -> None:
+    table = table_factory(lease_seconds=LEASE, record_ttl_seconds=100)
+    record = table.claim(TOKEN, "a").record
+
+    clock.now = record.expires_at - 0.5
+    assert table.get_many([TOKEN]) == {TOKEN: record} and table.unfinished_records() == [record]
+    clock.now = record.expires_at
+    assert table.get_many([TOKEN]) == {} and table.unfinished_records() == []
+
+
+def test_an_update_whose_insert_already_landed_counts_it_as_done(table_factory: TableFactory) -> None:
+    """The same writer's insert, repeated after its answer was lost, finds its own record: done."""
+    mine, again = table_factory(), table_factory()
+    calls: list[TokenRecord | None] = []
+
+    def change(current: TokenRecord | None, now: float) -> tuple[Mapping[str, str], float]:
+        calls.append(current)
+        if len(calls) == 1:  # the first write landed; this is its repetition
+            again.update_record(TOKEN, "me", lambda _current, _now: ({"n": "1"}, now + 60))
+        return {"n": "1"}, now + 60
+
+    record = mine.update_record(TOKEN, "me", change)
+
+    assert calls == [None] and record is not None and record == mine.get(TOKEN)
+    assert record.meta == {"n": "1"} and record.version == int(record.created_at * 1000)
+
+
+# -- the operator's rearm and the reconciler's reopen --------------------------------------------------
 
 
 def test_rearm_makes_a_final_failure_claimable_with_the_next_generation(
@@ -282,6 +318,35 @@ def test_rearm_makes_a_final_failure_claimable_with_the_next_generation(
         table.rearm(TOKEN)
     with pytest.raises(LookupError):
         table.rearm("missing")
+
+
+def test_reopen_renews_the_record_and_changes_nothing_else(
+    table_factory: TableFactory, clock: FakeClock
+) -> None:
+    table = table_factory(lease_seconds=LEASE, record_ttl_seconds=1000)
+    table.claim(TOKEN, "a")
+    done = table.complete(TOKEN, "a", "s-1")
+    clock.advance(400)
+
+    reopened = table.reopen(TOKEN, "s-1", detail="s-1 ended failed at ECS")
+
+    assert reopened == done.model_copy(
+        update={
+            "state": TokenState.FAILED,
+            "snapshot_id": None,
+            "error_code": "SnapshotFailed",
+            "retryable": True,
+            "detail": "s-1 ended failed at ECS",
+            "attempts": 0,
+            "generation": done.generation + 1,
+            "in_doubt": False,
+            "lease_until": 0.0,
+            "version": done.version + 1,
+            "updated_at": clock.now,
+            "expires_at": clock.now + 1000,
+        }
+    )
+    assert table.get(TOKEN) == reopened
 
 
 # -- another writer that keeps winning -------------------------------------------------------------------
