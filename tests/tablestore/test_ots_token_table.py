@@ -25,7 +25,7 @@ from snapstack.tokens.base import (
     TokenTableUnavailable,
 )
 from snapstack.tokens.tablestore import TablestoreTokenTable, parse_url
-from tests.tokens.support import FakeClock, race
+from tests.tokens.support import FakeClock, MovingClock, race
 
 LEASE = 30.0
 TTL = 3600.0
@@ -220,6 +220,34 @@ def test_eight_threads_replace_one_expired_record(
     assert record is not None and record.state is TokenState.CLAIMED and record.snapshot_id is None
 
 
+def test_replacing_an_expired_record_gives_up_after_four_lost_rounds(
+    make_table: Callable[..., TablestoreTokenTable], clock: FakeClock
+) -> None:
+    """Put-if-absent over an expired row is a compare-and-set on its version; while another writer
+    keeps moving that version (between the read and the replacing write), it gives up: False."""
+    other = make_table()
+    expired = other.claim(TOKEN, "a").record
+    clock.advance(TTL)
+
+    def move() -> None:
+        current = other._get(TOKEN)
+        assert current is not None
+        assert other._compare_and_set(
+            current.version, current.model_copy(update={"version": current.version + 1})
+        )
+
+    moving = MovingClock(clock, move)
+    table = make_table(clock=moving)
+    fresh = expired.model_copy(update={"owner": "b", "expires_at": clock.now + TTL})
+    moving.moving = True
+    assert table._put_if_absent(fresh) is False
+    moving.moving = False
+
+    assert moving.moves == 4
+    stored = other._get(TOKEN)
+    assert stored is not None and (stored.owner, stored.version) == ("a", expired.version + 4)
+
+
 # -- expiry and purge ------------------------------------------------------------------------------
 
 
@@ -325,6 +353,10 @@ def test_url_forms(monkeypatch: pytest.MonkeyPatch) -> None:
         "https://Inst.cn-hangzhou.ots.aliyuncs.com",
         "Inst",
         "tokens",
+    )
+    # A repeated endpoint: the last one wins, as a later flag overrides an earlier one.
+    assert (
+        parse_url("tablestore://Inst/tokens?endpoint=http://first&endpoint=http://last")[0] == "http://last"
     )
     with pytest.raises(ValueError, match="FC_REGION"):
         parse_url("tablestore://inst/tokens")

@@ -29,7 +29,7 @@ from snapstack.tokens import (
     default_owner,
     open_table,
 )
-from tests.tokens.support import FakeClock, TableFactory
+from tests.tokens.support import FakeClock, MovingClock, TableFactory
 
 LEASE = 30.0
 TOKEN = "ss2-0123456789abcdef0123456789abcdef"
@@ -38,21 +38,6 @@ TOKEN = "ss2-0123456789abcdef0123456789abcdef"
 @pytest.fixture
 def table(table_factory: TableFactory) -> TokenTable:
     return table_factory(lease_seconds=LEASE)
-
-
-class MovingClock:
-    """The table's clock; while ``moving``, each reading first lets ``move`` write the record."""
-
-    def __init__(self, clock: FakeClock, move: Callable[[], object]) -> None:
-        self.clock, self.move = clock, move
-        self.moving = False
-        self.moves = 0
-
-    def __call__(self) -> float:
-        if self.moving:
-            self.moves += 1
-            self.move()
-        return self.clock()
 
 
 class MovingMeta(Mapping[str, str]):
