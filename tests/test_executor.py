@@ -4,7 +4,8 @@ each step of the protocol, the order disks are worked on, the queue's bound, sto
 
 Every test drives the official ECS SDK over a real socket against the emulator and a real token
 table: SQLite in ``tmp_path`` (another connection's write lock makes it stop answering), or a
-private redis-server whose ACLs are revoked mid-run (a table that refuses us). Time is a
+private redis-server whose ACLs are revoked mid-run (a table that refuses us), or our Tablestore
+emulator whose row another writer replaces (a record the table cannot read back). Time is a
 hand-moved clock (the token table's, the deadline's, the rate limiter's, the latency timer's),
 never the wall clock; what happens "while the owner waits" runs in the rate limiter's wait.
 """
