@@ -248,6 +248,38 @@ def test_replacing_an_expired_record_gives_up_after_four_lost_rounds(
     assert stored is not None and (stored.owner, stored.version) == ("a", expired.version + 4)
 
 
+@pytest.mark.parametrize("change", ["deleted", "expired_now", "expired_before"])
+def test_a_claim_whose_record_goes_between_its_two_reads_starts_over(
+    make_table: Callable[..., TablestoreTokenTable], running: RunningEmulator, clock: FakeClock, change: str
+) -> None:
+    """Put-if-absent reads the clock after its insert failed on a live record, before the claim
+    reads that record: there another writer deletes it, or replaces it with one that has expired
+    (at that instant, or before). The claim starts over and takes the slot afresh."""
+    other = make_table()
+    live = other.claim(TOKEN, "a").record
+
+    def move() -> None:
+        if moving.moves != 2:  # the claim's own reading, then the one after the failed insert
+            return
+        if change == "deleted":
+            condition = tablestore.Condition(tablestore.RowExistenceExpectation.IGNORE)
+            running.client().delete_row(other.table, [("token", TOKEN)], condition)
+        else:
+            expires = clock.now if change == "expired_now" else clock.now - 1
+            gone = live.model_copy(update={"version": live.version + 1, "expires_at": expires})
+            assert other._compare_and_set(live.version, gone)
+
+    moving = MovingClock(clock, move)
+    table = make_table(clock=moving)
+    moving.moving = True
+    result = table.claim(TOKEN, "b")
+    moving.moving = False
+
+    assert moving.moves >= 2  # the other writer did act
+    assert (result.outcome, result.record.owner, result.record.attempts) == (ClaimOutcome.CLAIMED, "b", 1)
+    assert table.get(TOKEN) == result.record
+
+
 # -- expiry and purge ------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 
 import pytest
+from pydantic import ValidationError
 
 from snapstack.tokens import (
     ClaimOutcome,
@@ -29,6 +30,7 @@ from snapstack.tokens import (
     default_owner,
     open_table,
 )
+from snapstack.tokens.sqlite import SqliteTokenTable
 from tests.tokens.support import FakeClock, MovingClock, TableFactory
 
 LEASE = 30.0
@@ -141,30 +143,84 @@ def test_fail_keeps_the_stored_doubt_and_generation_unless_told(table: TokenTabl
 
 
 def test_an_owner_retaking_its_own_claim_is_not_another_delivery(table: TokenTable, clock: FakeClock) -> None:
-    table.claim(TOKEN, "a")
+    # Owners as the executor makes them (default_owner): equal strings, never the same object.
+    table.claim(TOKEN, "host-1:42:ab12cd34")
 
-    again = table.claim(TOKEN, "a", lease_seconds=60)
+    again = table.claim(TOKEN, "host-1:42:ab12cd34", lease_seconds=60)
     assert (again.outcome, again.record.attempts, again.record.lease_until) == (
         ClaimOutcome.TAKEOVER,
         1,
         clock.now + 60,
     )
-    table.mark_sent(TOKEN, "a", generation=0)
-    assert table.claim(TOKEN, "a").record.attempts == 1  # SENT is held too
-    table.fail(TOKEN, "a", "Throttling", retryable=True)
-    assert table.claim(TOKEN, "a").record.attempts == 2  # after its own failure: a new delivery
+    table.mark_sent(TOKEN, "host-1:42:ab12cd34", generation=0)
+    assert table.claim(TOKEN, "host-1:42:ab12cd34").record.attempts == 1  # SENT is held too
+    table.fail(TOKEN, "host-1:42:ab12cd34", "Throttling", retryable=True)
+    assert table.claim(TOKEN, "host-1:42:ab12cd34").record.attempts == 2  # after its own failure
+
+
+def test_an_expired_send_is_taken_over_and_stays_in_doubt(table: TokenTable, clock: FakeClock) -> None:
+    table.claim(TOKEN, "owner-z")
+    table.mark_sent(TOKEN, "owner-z", generation=1)
+    clock.advance(LEASE)
+
+    taken = table.claim(TOKEN, "owner-a")  # an owner that sorts before the crashed one
+
+    assert (taken.outcome, taken.record.state, taken.record.owner) == (
+        ClaimOutcome.TAKEOVER,
+        TokenState.CLAIMED,
+        "owner-a",
+    )
+    assert (taken.record.attempts, taken.record.generation, taken.record.in_doubt) == (2, 1, True)
 
 
 def test_a_write_after_another_writer_of_the_same_owner_reads_the_record_again(
     table_factory: TableFactory,
 ) -> None:
     first, second = table_factory(lease_seconds=LEASE), table_factory(lease_seconds=LEASE)
-    first.claim(TOKEN, "a")
-    renewed = second.renew_lease(TOKEN, "a")  # the record first's last write left is stale now
+    first.claim(TOKEN, "host-1:42:ab12cd34")
+    renewed = second.renew_lease(TOKEN, "host-1:42:ab12cd34")  # first's last write is stale now
 
-    sent = first.mark_sent(TOKEN, "a", generation=0)
+    sent = first.mark_sent(TOKEN, "host-1:42:ab12cd34", generation=0)
 
     assert sent.version == renewed.version + 1 and first.get(TOKEN) == sent
+
+
+def test_a_record_long_expired_is_gone_for_every_reader_and_writer(
+    table_factory: TableFactory, clock: FakeClock
+) -> None:
+    table = table_factory(lease_seconds=LEASE, record_ttl_seconds=100)
+    table.claim(TOKEN, "a")
+    table.claim("other", "a")
+    table.update_record("ssw-record", "a", lambda current, now: ({"n": "1"}, now + 100))
+    clock.advance(150)
+
+    assert table.get(TOKEN) is None and table.records() == [] and table.get_many([TOKEN]) == {}
+    with pytest.raises(LeaseLost):
+        table.complete(TOKEN, "a", "s-1")
+    seen: list[TokenRecord | None] = []
+    table.update_record("ssw-record", "a", lambda current, now: seen.append(current))
+    assert seen == [None]
+    assert table.purge() == 3 and list(table._scan()) == []
+
+
+def test_records_and_claim_results_are_immutable(table: TokenTable) -> None:
+    result = table.claim(TOKEN, "a")
+    with pytest.raises(ValidationError):
+        result.record.owner = "b"  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        result.outcome = ClaimOutcome.BUSY  # type: ignore[misc]
+
+
+def test_the_default_bulk_read_one_by_one_answers_as_sqlites_own(sqlite_url: str, clock: FakeClock) -> None:
+    class OneByOne(SqliteTokenTable):
+        """SQLite with the base class's bulk read (what a backend gets that defines none)."""
+
+        _get_many = TokenTable._get_many
+
+    table = OneByOne(sqlite_url, clock=clock)
+    claimed = {token: table.claim(token, "a").record for token in ("t-1", "t-2")}
+    assert table.get_many(["t-1", "missing", "t-2"]) == claimed
+    table.close()
 
 
 def test_a_repeated_write_whose_answer_was_lost_counts_as_done(table: TokenTable) -> None:
@@ -298,6 +354,9 @@ def test_rearm_makes_a_final_failure_claimable_with_the_next_generation(
     assert (taken.outcome, taken.record.attempts, taken.record.generation) == (ClaimOutcome.RETRY, 1, 4)
     with pytest.raises(RearmRefused, match="in progress"):
         table.rearm(TOKEN)
+    table.mark_sent(TOKEN, "b", generation=4)
+    with pytest.raises(RearmRefused, match="in progress"):
+        table.rearm(TOKEN)
     table.complete(TOKEN, "b", "s-1")
     with pytest.raises(RearmRefused, match="holds snapshot s-1"):
         table.rearm(TOKEN)
@@ -332,6 +391,11 @@ def test_reopen_renews_the_record_and_changes_nothing_else(
         }
     )
     assert table.get(TOKEN) == reopened
+    table.claim(TOKEN, "b")
+    table.complete(TOKEN, "b", "s-2")
+    with pytest.raises(RearmRefused):  # created again, with s-2: a failure of s-1 is old news
+        table.reopen(TOKEN, "s-1", detail="late")
+    assert table.get(TOKEN).snapshot_id == "s-2"  # type: ignore[union-attr]
 
 
 # -- another writer that keeps winning -------------------------------------------------------------------
