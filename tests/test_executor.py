@@ -1204,10 +1204,9 @@ def test_a_table_that_refuses_the_claim_stops_the_invocation(emulator, rig, redi
     assert emulator.calls("CreateSnapshot") == 0
 
 
-def test_a_table_that_refuses_to_mark_the_send_stops_the_invocation_with_no_call(emulator, rig, redis_user):
-    """The quota guard reads the disk's snapshots between the claim and mark_sent; the table's
-    rights are revoked meanwhile: nothing is sent, and the whole invocation stops."""
-    executor = rig.executor(table=open_table(redis_user.url))
+def guard_between_claim_and_send(executor: Executor, between: Callable[[], object]) -> None:
+    """Give ``executor`` a quota guard that calls ``between`` while it reads the disk's snapshots:
+    after the claim, before mark_sent."""
     policy = Policy(name="daily", selector=Selector(all_disks=True), retention=Retention(keep_last=3))
     executor.quota_guard = QuotaGuard(
         executor.ecs,
@@ -1215,8 +1214,15 @@ def test_a_table_that_refuses_to_mark_the_send_stops_the_invocation_with_no_call
         policy,
         executor.logger,
         stack="test",
-        pace=redis_user.revoke,  # type: ignore[arg-type]
+        pace=between,  # type: ignore[arg-type]
     )
+
+
+def test_a_table_that_refuses_to_mark_the_send_stops_the_invocation_with_no_call(emulator, rig, redis_user):
+    """The quota guard reads the disk's snapshots between the claim and mark_sent; the table's
+    rights are revoked meanwhile: nothing is sent, and the whole invocation stops."""
+    executor = rig.executor(table=open_table(redis_user.url))
+    guard_between_claim_and_send(executor, redis_user.revoke)
     result = executor.run_one(intents_for(1)[0])
     assert (result.outcome, result.error_code) == (Outcome.DEFERRED, "TokenTable.Fatal")
     assert result.message is not None and result.message.endswith("(stops the invocation: FC retries it)")
@@ -1254,15 +1260,7 @@ def test_a_record_that_became_unreadable_before_the_send_fails_the_disk_with_no_
         table = running.token_table(clock=rig.clock)
         foreign = tablestore.Row([("token", intent.token)], [("something", "else")])
         executor = rig.executor(table=table)
-        policy = Policy(name="daily", selector=Selector(all_disks=True), retention=Retention(keep_last=3))
-        executor.quota_guard = QuotaGuard(
-            executor.ecs,
-            "cn-hangzhou",
-            policy,
-            executor.logger,
-            stack="test",
-            pace=lambda: running.client().put_row(table.table, foreign),  # type: ignore[arg-type]
-        )
+        guard_between_claim_and_send(executor, lambda: running.client().put_row(table.table, foreign))
         result = executor.run_one(intent)
         table.close()
     assert (result.outcome, result.error_code) == (Outcome.FAILED, "TokenTable.Error")
