@@ -210,6 +210,87 @@ _REQUEST_RULE = "CreateSnapshotRequest refuses the same values with its own rule
 _INTERNED = "both sides are interned string literals of the module: identical exactly when equal"
 
 EQUIVALENT: tuple[Equivalent, ...] = (
+    Equivalent(
+        "snapstack/tokens/tablestore.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
+        "*,",
+        "every caller passes the URL by position and the rest by keyword: a positional-only marker "
+        "in place of the keyword-only one accepts the same calls",
+    ),
+    *(
+        Equivalent(
+            "snapstack/tokens/tablestore.py",
+            operator,
+            "if sdk_logger.level == logging.NOTSET:",
+            "logging levels are never negative (NOTSET is 0), and small ints are one object each (CPython)",
+        )
+        for operator in ("core/ReplaceComparisonOperator_Eq_LtE", "core/ReplaceComparisonOperator_Eq_Is")
+    ),
+    *(
+        Equivalent(
+            "snapstack/tokens/tablestore.py",
+            operator,
+            "if self._sdk_client is None or wanted != self._client_credentials:",
+            "a client made again for every request signs with the same credentials and gets the same "
+            "answers: it only costs the construction",
+            mutant,
+        )
+        for operator, mutant in (
+            (
+                "core/ReplaceComparisonOperator_NotEq_IsNot",
+                "if self._sdk_client is None or wanted is not self._client_credentials:",
+            ),
+            (
+                "core/ReplaceComparisonOperator_Is_IsNot",
+                "if self._sdk_client is not None or wanted != self._client_credentials:",
+            ),
+            ("core/AddNot", "if not self._sdk_client is None or wanted != self._client_credentials:"),
+        )
+    ),
+    *(
+        Equivalent(
+            "snapstack/tokens/tablestore.py",
+            "core/NumberReplacer",
+            "if exc.code in _TRANSIENT_CODES or (exc.http_status or 0) >= 500:",
+            "a service error answered over HTTP always has its status; a missing one stands for 'not "
+            "a 5xx', and 0, 1 and -1 are all below 500",
+            f"if exc.code in _TRANSIENT_CODES or (exc.http_status or {n}) >= 500:",
+        )
+        for n in (1, -1)
+    ),
+    Equivalent(
+        "snapstack/tokens/tablestore.py",
+        "core/NumberReplacer",
+        "raise ots.OTSServiceError(200, item.error_code, item.error_message)",
+        "the status only counts from 500 up (_guard): a row's error below it is judged by its code",
+    ),
+    Equivalent(
+        "snapstack/tokens/tablestore.py",
+        "core/NumberReplacer",
+        "token = primary_key[0][1]",
+        "the table's primary key has one column (ensure_table checks it): [0] and [-1] are it",
+    ),
+    *(
+        Equivalent(
+            "snapstack/tokens/tablestore.py",
+            "core/NumberReplacer",
+            line,
+            "a row's newest version comes first and is the one kept (_record's setdefault): reading "
+            "two versions reads the same record",
+        )
+        for line in (
+            "_, row, _ = self._client.get_row(self.table, self._key(token), max_version=1)",
+            "request.add(ots.TableInBatchGetRowItem(self.table, keys, max_version=1))",
+            "self.table, ots.Direction.FORWARD, start, end, column_filter=column_filter, max_version=1",
+        )
+    ),
+    Equivalent(
+        "snapstack/tokens/tablestore.py",
+        "core/NumberReplacer",
+        "BATCH_GET_ROWS = 100",
+        "any batch within the service's 100 rows reads the same records (101 is refused: killed)",
+        "BATCH_GET_ROWS = 99",
+    ),
     *(
         Equivalent(
             "snapstack/tokens/base.py",
