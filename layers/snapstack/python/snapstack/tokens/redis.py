@@ -35,8 +35,9 @@ What it assumes of the server (checked where the server allows it):
   finished slots are forgotten: their redeliveries then rely on ECS (tag lookup only happens for
   records in doubt), so keep persistence on.
 - **Clock**: lease arithmetic uses the server's clock (``TIME``, read once per connection and
-  re-read every ``CLOCK_SYNC_SECONDS``; the local clock advances it in between), so hosts with
-  skewed clocks agree on when a lease ends; ``default_clock_skew`` covers the round trip.
+  again once ``CLOCK_SYNC_SECONDS``, a minute, have passed; the local clock advances it in
+  between), so hosts with skewed clocks agree on when a lease ends; ``default_clock_skew`` covers
+  the round trip.
 """
 
 from __future__ import annotations
