@@ -6,8 +6,10 @@ the stored row layout, configuration (URL, credentials) and failure modes (servi
 
 from __future__ import annotations
 
+import http.server
 import logging
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -498,6 +500,40 @@ def hung_endpoint() -> Iterator[str]:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+class _BadGateway(http.server.BaseHTTPRequestHandler):
+    """What a proxy in front of the service answers when the service is away: 502 and a page."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = b"<html><body>502 Bad Gateway</body></html>"
+        self.send_response(502)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+def test_an_answer_that_is_not_the_services_is_unavailable(running: RunningEmulator) -> None:
+    """An answer that is not the service's (a proxy's error page) is unusable: the SDK refuses it
+    (a client error with an HTTP status), and the table calls that an outage, not a bug."""
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BadGateway) as proxy:
+        thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+        thread.start()
+        table = TablestoreTokenTable(
+            f"tablestore://{running.instance}/tokens?endpoint=http://127.0.0.1:{proxy.server_address[1]}",
+            **running.credentials,
+        )
+        try:
+            with pytest.raises(TokenTableUnavailable, match="HTTP status: 502"):
+                table.claim(TOKEN, "a")
+        finally:
+            proxy.shutdown()
+            thread.join()
 
 
 def test_a_hung_service_times_out_as_unavailable(hung_endpoint: str, running: RunningEmulator) -> None:
