@@ -25,6 +25,7 @@ from snapstack.tokens.base import (
     TokenState,
     TokenTable,
     TokenTableError,
+    TokenTableFatal,
     TokenTableUnavailable,
 )
 from snapstack.tokens.tablestore import (
@@ -389,15 +390,15 @@ def test_ensure_table_reports_why_creating_the_table_failed(running: RunningEmul
     """Only "it exists already" sends ensure_table on to check the table; any other refusal is
     the answer (not the "does not exist" a check of the missing table would give)."""
     running.emulator.fail_next(400, code)
-    with pytest.raises(TokenTableError, match=code):
+    with pytest.raises(TokenTableError, match=code) as caught:
         running.token_table("refused")
+    assert not isinstance(caught.value, TokenTableFatal)
 
 
 def test_a_missing_table_is_an_error_not_an_outage(running: RunningEmulator) -> None:
     table = TablestoreTokenTable(running.url("never_created"), **running.credentials)
-    with pytest.raises(TokenTableError, match="OTSObjectNotExist") as caught:
+    with pytest.raises(TokenTableFatal, match="OTSObjectNotExist"):  # the invocation stops: FC retries it
         table.get(TOKEN)
-    assert not isinstance(caught.value, TokenTableUnavailable)
 
 
 # -- configuration ---------------------------------------------------------------------------------
@@ -579,14 +580,14 @@ def test_the_sdk_client_gets_the_documented_timeout_and_retry_caps(running: Runn
 def test_rotated_credentials_sign_the_next_request(running: RunningEmulator) -> None:
     """FC hands each invocation its STS credentials: a change takes effect at once, either way."""
     key_id, secret = running.emulator.access_key_id, running.emulator.access_key_secret
-    table = TablestoreTokenTable(running.table_url(), access_key_id=key_id, access_key_secret="a-wrong-one")
+    table = TablestoreTokenTable(running.table_url(), access_key_id=key_id, access_key_secret="m-wrong")
     with pytest.raises(TokenTableAuthError):
         table.get(TOKEN)
-    table.use_credentials(key_id, secret, None)
+    table.use_credentials(key_id, secret, None)  # (the pairs sort after, then before, the one in use)
     assert table.get(TOKEN) is None
     table.use_credentials(key_id, secret, None)  # the same again: the same client
     client = table._client
-    table.use_credentials(key_id, "z-revoked", None)
+    table.use_credentials(key_id, "a-revoked", None)
     with pytest.raises(TokenTableAuthError):
         table.get(TOKEN)
     assert table._client is not client
