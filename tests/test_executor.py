@@ -4,7 +4,8 @@ each step of the protocol, the order disks are worked on, the queue's bound, sto
 
 Every test drives the official ECS SDK over a real socket against the emulator and a real token
 table: SQLite in ``tmp_path`` (another connection's write lock makes it stop answering), or a
-private redis-server whose ACLs are revoked mid-run (a table that refuses us). Time is a
+private redis-server whose ACLs are revoked mid-run (a table that refuses us), or our Tablestore
+emulator whose row another writer replaces (a record the table cannot read back). Time is a
 hand-moved clock (the token table's, the deadline's, the rate limiter's, the latency timer's),
 never the wall clock; what happens "while the owner waits" runs in the rate limiter's wait.
 """
@@ -1222,10 +1223,9 @@ def test_a_table_that_refuses_the_claim_stops_the_invocation(emulator, rig, redi
     assert emulator.calls("CreateSnapshot") == 0
 
 
-def test_a_table_that_refuses_to_mark_the_send_stops_the_invocation_with_no_call(emulator, rig, redis_user):
-    """The quota guard reads the disk's snapshots between the claim and mark_sent; the table's
-    rights are revoked meanwhile: nothing is sent, and the whole invocation stops."""
-    executor = rig.executor(table=open_table(redis_user.url))
+def guard_between_claim_and_send(executor: Executor, between: Callable[[], object]) -> None:
+    """Give ``executor`` a quota guard that calls ``between`` while it reads the disk's snapshots:
+    after the claim, before mark_sent."""
     policy = Policy(name="daily", selector=Selector(all_disks=True), retention=Retention(keep_last=3))
     executor.quota_guard = QuotaGuard(
         executor.ecs,
@@ -1233,8 +1233,15 @@ def test_a_table_that_refuses_to_mark_the_send_stops_the_invocation_with_no_call
         policy,
         executor.logger,
         stack="test",
-        pace=redis_user.revoke,  # type: ignore[arg-type]
+        pace=between,  # type: ignore[arg-type]
     )
+
+
+def test_a_table_that_refuses_to_mark_the_send_stops_the_invocation_with_no_call(emulator, rig, redis_user):
+    """The quota guard reads the disk's snapshots between the claim and mark_sent; the table's
+    rights are revoked meanwhile: nothing is sent, and the whole invocation stops."""
+    executor = rig.executor(table=open_table(redis_user.url))
+    guard_between_claim_and_send(executor, redis_user.revoke)
     result = executor.run_one(intents_for(1)[0])
     assert (result.outcome, result.error_code) == (Outcome.DEFERRED, "TokenTable.Fatal")
     assert result.message is not None and result.message.endswith("(stops the invocation: FC retries it)")
@@ -1253,3 +1260,30 @@ def test_a_table_that_refuses_the_lease_renewal_stops_the_invocation(emulator, r
     )
     assert result.latency_ms == 123.4
     assert executor.fatal is not None and emulator.calls("CreateSnapshot") == 0
+
+
+# --- a row the table cannot read back (Tablestore) ----------------------------------------------------
+
+
+def test_a_record_that_became_unreadable_before_the_send_fails_the_disk_with_no_call(emulator, rig):
+    """Between the claim and mark_sent (while the quota guard reads the disk's snapshots) another
+    writer replaces the slot's Tablestore row with one that is no token record: mark_sent cannot
+    read it back, so that disk fails with ``TokenTable.Error`` and nothing is sent; the invocation
+    goes on (one unreadable row is no table-wide fault)."""
+    import tablestore
+
+    from devkit.tablestore.testing import start_emulator
+
+    intent = intents_for(1)[0]
+    with start_emulator(clock=rig.clock) as running:
+        table = running.token_table(clock=rig.clock)
+        foreign = tablestore.Row([("token", intent.token)], [("something", "else")])
+        executor = rig.executor(table=table)
+        guard_between_claim_and_send(executor, lambda: running.client().put_row(table.table, foreign))
+        result = executor.run_one(intent)
+        table.close()
+    assert (result.outcome, result.error_code) == (Outcome.FAILED, "TokenTable.Error")
+    assert result.message is not None and "not a token record" in result.message
+    assert result.message.endswith("(no ECS call made)")
+    assert executor.fatal is None
+    assert emulator.calls("DescribeSnapshots") == 1 and emulator.calls("CreateSnapshot") == 0

@@ -83,6 +83,8 @@ class _Handler(BaseHTTPRequestHandler):
                 instance=emulator.instance,
                 credentials=emulator.credentials,
             )
+            if emulator.faults:  # an injected answer stands in for this request's
+                raise emulator.faults.pop(0)
             answer = dispatch(name, emulator.store, body)
         except OTSError as error:
             self._reply(error.status, error, path, caller)
@@ -186,6 +188,13 @@ class TablestoreEmulator:
         self.add_credential(access_key_id, access_key_secret, security_token)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        #: Errors the next authenticated requests answer, in order, instead of running (``fail_next``).
+        self.faults: list[OTSError] = []
+
+    def fail_next(self, status: int, code: str, message: str = "Injected by the test.") -> None:
+        """Answer the next authenticated request with this error (HTTP ``status``, OTS ``code``)
+        instead of running it: a service that throttles, is overloaded or fails on its side."""
+        self.faults.append(OTSError(status, code, message))
 
     def add_credential(
         self, access_key_id: str, access_key_secret: str, security_token: str | None = None

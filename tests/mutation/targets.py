@@ -40,6 +40,8 @@ EXCLUDED_OPERATORS = (
 _ECS = ("tests/ecs/test_errors.py", "tests/ecs/test_request.py", "tests/ecs/test_client.py")
 _CONTRACT = "tests/tokens/test_contract.py"  # the token-table contract, once per backend
 _PRIMITIVES = "tests/tokens/test_primitives.py"
+#: The state machine's other writes, lease skew, defaults and bounded races, once per backend.
+_TRANSITIONS = "tests/tokens/test_transitions.py"
 _E2E = (
     "tests/e2e/test_scheduled.py",
     "tests/e2e/test_deploy.py",
@@ -103,12 +105,27 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/tokens/test_redis.py",
         "tests/tokens/test_cli.py",
     ),
-    "snapstack/tokens/base.py": ("tests/tokens/test_update_record.py", _PRIMITIVES, _CONTRACT, "-ksqlite"),
+    "snapstack/tokens/base.py": (
+        _TRANSITIONS,
+        "tests/tokens/test_update_record.py",
+        _PRIMITIVES,
+        _CONTRACT,
+        "tests/operate/test_table.py",  # unfinished_records and reopen, once per backend
+        "tests/tablestore/test_ots_token_table.py",  # the one hook between a claim's two reads
+        "-ksqlite or two_reads",
+    ),
     "snapstack/tokens/sqlite.py": ("tests/tokens/test_sqlite.py", _PRIMITIVES, _CONTRACT, "-ksqlite"),
-    "snapstack/tokens/redis.py": ("tests/tokens/test_redis.py", _PRIMITIVES, _CONTRACT, "-kredis"),
+    "snapstack/tokens/redis.py": (
+        "tests/tokens/test_redis.py",
+        _PRIMITIVES,
+        _TRANSITIONS,
+        _CONTRACT,
+        "-kredis",
+    ),
     "snapstack/tokens/tablestore.py": (
         "tests/tablestore/test_ots_token_table.py",
         _PRIMITIVES,
+        _TRANSITIONS,
         _CONTRACT,
         "-ktablestore",
     ),
@@ -219,6 +236,230 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "core/ReplaceComparisonOperator_Gt_NotEq",
         "if self.users > 0 or self.saved is None:",
         "every exit follows its enter (a with block): the count never drops below 0, so > 0 and != 0 agree",
+    ),
+    Equivalent(
+        "snapstack/tokens/tablestore.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
+        "*,",
+        "every caller passes the URL by position and the rest by keyword: a positional-only marker "
+        "in place of the keyword-only one accepts the same calls",
+    ),
+    *(
+        Equivalent(
+            "snapstack/tokens/tablestore.py",
+            operator,
+            "if sdk_logger.level == logging.NOTSET:",
+            "logging levels are never negative (NOTSET is 0), and small ints are one object each (CPython)",
+        )
+        for operator in ("core/ReplaceComparisonOperator_Eq_LtE", "core/ReplaceComparisonOperator_Eq_Is")
+    ),
+    *(
+        Equivalent(
+            "snapstack/tokens/tablestore.py",
+            operator,
+            "if self._sdk_client is None or wanted != self._client_credentials:",
+            "a client made again for every request signs with the same credentials and gets the same "
+            "answers: it only costs the construction",
+            mutant,
+        )
+        for operator, mutant in (
+            (
+                "core/ReplaceComparisonOperator_NotEq_IsNot",
+                "if self._sdk_client is None or wanted is not self._client_credentials:",
+            ),
+            (
+                "core/ReplaceComparisonOperator_Is_IsNot",
+                "if self._sdk_client is not None or wanted != self._client_credentials:",
+            ),
+            ("core/AddNot", "if not self._sdk_client is None or wanted != self._client_credentials:"),
+        )
+    ),
+    *(
+        Equivalent(
+            "snapstack/tokens/tablestore.py",
+            "core/NumberReplacer",
+            "if exc.code in _TRANSIENT_CODES or (exc.http_status or 0) >= 500:",
+            "a service error answered over HTTP always has its status; a missing one stands for 'not "
+            "a 5xx', and 0, 1 and -1 are all below 500",
+            f"if exc.code in _TRANSIENT_CODES or (exc.http_status or {n}) >= 500:",
+        )
+        for n in (1, -1)
+    ),
+    Equivalent(
+        "snapstack/tokens/tablestore.py",
+        "core/NumberReplacer",
+        "raise ots.OTSServiceError(200, item.error_code, item.error_message)",
+        "the status only counts from 500 up (_guard): a row's error below it is judged by its code",
+    ),
+    Equivalent(
+        "snapstack/tokens/tablestore.py",
+        "core/NumberReplacer",
+        "token = primary_key[0][1]",
+        "the table's primary key has one column (ensure_table checks it): [0] and [-1] are it",
+    ),
+    *(
+        Equivalent(
+            "snapstack/tokens/tablestore.py",
+            "core/NumberReplacer",
+            line,
+            "a row's newest version comes first and is the one kept (_record's setdefault): reading "
+            "two versions reads the same record",
+        )
+        for line in (
+            "_, row, _ = self._client.get_row(self.table, self._key(token), max_version=1)",
+            "request.add(ots.TableInBatchGetRowItem(self.table, keys, max_version=1))",
+            "self.table, ots.Direction.FORWARD, start, end, column_filter=column_filter, max_version=1",
+        )
+    ),
+    Equivalent(
+        "snapstack/tokens/tablestore.py",
+        "core/NumberReplacer",
+        "BATCH_GET_ROWS = 100",
+        "any batch within the service's 100 rows reads the same records (101 is refused: killed)",
+        "BATCH_GET_ROWS = 99",
+    ),
+    *(
+        Equivalent(
+            "snapstack/tokens/base.py",
+            "core/ReplaceBinaryOperator_Mul_Div",
+            line,
+            "every caller passes the token (owner, snapshot id) by position and the rest by keyword: "
+            "a positional-only marker in place of the keyword-only one accepts the same calls",
+        )
+        for line in (
+            "*,",
+            "self, token: str, owner: str, *, generation: int, lease_seconds: float | None = None",
+            "def renew_lease(self, token: str, owner: str, *, lease_seconds: float | None = None)"
+            " -> TokenRecord:",
+            'def rearm(self, token: str, *, by: str = "operator") -> TokenRecord:',
+            "def reopen(self, token: str, snapshot_id: str, *, detail: str) -> TokenRecord:",
+            "def records(self, *, state: TokenState | None = None) -> list[TokenRecord]:",
+        )
+    ),
+    *(
+        Equivalent(
+            "snapstack/tokens/base.py", operator, line, "enum members are singletons: == and 'is' agree"
+        )
+        for operator, line in (
+            (
+                "core/ReplaceComparisonOperator_Is_Eq",
+                "kind = ClaimOutcome.RETRY if current.state is TokenState.FAILED else ClaimOutcome.TAKEOVER",
+            ),
+            ("core/ReplaceComparisonOperator_Is_Eq", "if current.state is TokenState.CREATED:"),
+            ("core/ReplaceComparisonOperator_Is_Eq", "if current.state is TokenState.FAILED:"),
+            (
+                "core/ReplaceComparisonOperator_Is_Eq",
+                "if current.snapshot_id is not None or current.state is TokenState.CREATED:",
+            ),
+            (
+                "core/ReplaceComparisonOperator_Is_Eq",
+                "rows = [r for r in self._scan() if r.expires_at > now"
+                " and (state is None or r.state is state)]",
+            ),
+            (
+                "core/ReplaceComparisonOperator_Is_Eq",
+                "if current.state is TokenState.CREATED and current.snapshot_id == "
+                'changes.get("snapshot_id", False):',
+            ),
+            ("core/ReplaceComparisonOperator_IsNot_NotEq", "if current.state is not TokenState.FAILED:"),
+            (
+                "core/ReplaceComparisonOperator_IsNot_NotEq",
+                "if current.state is not TokenState.CREATED or current.snapshot_id != snapshot_id:",
+            ),
+            (
+                "core/ReplaceComparisonOperator_IsNot_NotEq",
+                "r for r in self._scan_unfinished() if r.expires_at > now"
+                " and r.state is not TokenState.CREATED",
+            ),
+        )
+    ),
+    *(
+        Equivalent(
+            "snapstack/tokens/base.py",
+            operator,
+            "if current.state is TokenState.CREATED and current.snapshot_id == "
+            'changes.get("snapshot_id", False):',
+            "only complete() sets a snapshot id, moving the record to CREATED, and reopen clears it: "
+            "a record in any other state holds None, which equals neither False, True nor a snapshot id",
+        )
+        for operator in (
+            "core/ReplaceComparisonOperator_Is_LtE",
+            "core/ReplaceComparisonOperator_Is_GtE",
+            "core/ReplaceFalseWithTrue",
+        )
+    ),
+    *(
+        Equivalent(
+            "snapstack/tokens/base.py",
+            operator,
+            "if current.state is not TokenState.CREATED or current.snapshot_id != snapshot_id:",
+            "only a CREATED record holds a snapshot id: any other record holds None and the second "
+            "test refuses it anyway",
+        )
+        for operator in ("core/ReplaceComparisonOperator_IsNot_Lt", "core/ReplaceComparisonOperator_IsNot_Gt")
+    ),
+    *(
+        Equivalent(
+            "snapstack/tokens/base.py",
+            operator,
+            "expired = [r.token for r in self._scan() if r.expires_at <= now]",
+            "the backend's delete re-checks expires_at <= now: a live record put on the list is "
+            "neither deleted nor counted",
+        )
+        for operator in ("core/ReplaceComparisonOperator_LtE_GtE", "core/ReplaceComparisonOperator_LtE_IsNot")
+    ),
+    Equivalent(
+        "snapstack/tokens/base.py",
+        "core/ReplaceComparisonOperator_Gt_Is",
+        "if held is not None and held.expires_at > self.clock():",
+        "the write through the held record only saves a read: skipped, the full path (read, owner "
+        "check, compare-and-set) writes the same record or raises the same LeaseLost",
+    ),
+    Equivalent(
+        "snapstack/tokens/base.py",
+        "core/NumberReplacer",
+        "version: int = 1",
+        "every record the library makes sets its version (claim and update_record, from the clock in "
+        "ms) and every backend stores it: the default is never read",
+    ),
+    Equivalent(
+        "snapstack/tokens/redis.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
+        "*,",
+        "every caller passes the URL by position and the rest by keyword: a positional-only marker "
+        "in place of the keyword-only one accepts the same calls",
+    ),
+    Equivalent(
+        "snapstack/tokens/redis.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        "if cursor == 0:",
+        "SCAN's cursor is an unsigned integer: never below 0, so <= 0 decides as == 0",
+    ),
+    Equivalent(
+        "snapstack/tokens/redis.py",
+        "core/NumberReplacer",
+        "self.offset = 0.0",
+        "the connection reads the server's clock (_check_server) before it is handed out: the "
+        "initial offset is never read",
+    ),
+    Equivalent(
+        "snapstack/tokens/redis.py",
+        "core/NumberReplacer",
+        "_SCAN_BATCH = 500",
+        "SCAN's COUNT is a hint for the work per call: any batch visits every key",
+    ),
+    Equivalent(
+        "snapstack/tokens/redis.py",
+        "core/ReplaceFalseWithTrue",
+        "pipe = conn.client.pipeline(transaction=False)",
+        "the pipeline only reads (HGET): wrapped in MULTI/EXEC on one server it answers the same "
+        "replies; the transaction only costs a round of queuing",
+    ),
+    Equivalent(
+        "snapstack/tokens/redis.py",
+        "core/ReplaceComparisonOperator_Gt_GtE",
+        "if time.monotonic() - conn.synced_at > CLOCK_SYNC_SECONDS:",
+        "they differ only when exactly 60.0 s passed since the last reading, to the nanosecond",
     ),
     Equivalent(
         "snapstack/policy/schedule.py",

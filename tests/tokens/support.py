@@ -1,4 +1,4 @@
-"""In-process helpers of the token-table tests: a hand-moved clock and a thread race."""
+"""In-process helpers of the token-table tests: hand-moved clocks and a thread race."""
 
 from __future__ import annotations
 
@@ -26,6 +26,21 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class MovingClock:
+    """The table's clock; while ``moving``, each reading first lets ``move`` write the record."""
+
+    def __init__(self, clock: FakeClock, move: Callable[[], object]) -> None:
+        self.clock, self.move = clock, move
+        self.moving = False
+        self.moves = 0
+
+    def __call__(self) -> float:
+        if self.moving:
+            self.moves += 1
+            self.move()
+        return self.clock()
 
 
 def together(tables: Sequence[TokenTable], attempt: Callable[[TokenTable, str], R]) -> list[R]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import time
 import traceback
 
@@ -14,7 +15,12 @@ import redis
 from devkit.redis_server import RedisServer, free_port
 from snapstack.tokens import ClaimOutcome, TokenTableError, TokenTableUnavailable, open_table
 from snapstack.tokens.base import TokenTableAuthError
-from snapstack.tokens.redis import KEY_PREFIX, RedisTokenTable
+from snapstack.tokens.redis import (
+    KEY_PREFIX,
+    RedisTokenTable,
+    guards_single_connection,
+    server_offset,
+)
 from tests.tokens.support import FakeClock
 
 
@@ -163,3 +169,124 @@ def test_tls_redis_works_and_plain_redis_is_refused_by_it() -> None:
         with pytest.raises(TokenTableUnavailable):
             plain.claim("tls-token-2", "owner-b")
         plain.close()
+
+
+# -- the server's clock ------------------------------------------------------------------------------
+
+
+def test_the_clock_offset_is_the_servers_reading_less_the_round_trips_midpoint() -> None:
+    # TIME answered 1000.25 s while this host's clock read 10.0 before the call and 13.0 after it.
+    assert server_offset(1000, 250_000, 10.0, 13.0) == 1000.25 - 11.5
+
+
+def test_the_table_clock_is_the_hosts_plus_the_servers_offset(redis_url: str) -> None:
+    table = RedisTokenTable(redis_url)
+    table.get("t")  # connects, reading the server's clock once
+    assert table._conn is not None
+    table._conn.offset = 3600.0  # as if the server's clock ran an hour ahead of this host's
+
+    before = time.time()
+    now = table.clock()
+    after = time.time()
+
+    assert before + 3600 <= now <= after + 3600
+    table.close()
+
+
+def test_the_server_clock_is_read_again_once_a_minute_has_passed(redis_url: str) -> None:
+    table = RedisTokenTable(redis_url)
+    table.get("t")
+    conn = table._conn
+    assert conn is not None
+    synced = conn.synced_at
+
+    table.clock()
+    assert conn.synced_at == synced  # within the minute the host's clock carries the offset
+    conn.synced_at = time.monotonic() - 60.5  # as if the last reading were over a minute old
+    table.clock()
+    assert conn.synced_at > synced
+    conn.synced_at = float("-inf")  # never read
+    table.clock()
+    assert conn.synced_at > synced
+    table.close()
+
+
+# -- the server's eviction policy, a refused CONFIG, an unparsable URL, a silent server ----------------
+
+
+@pytest.mark.parametrize(("policy", "warned"), [("allkeys-lru", True), ("noeviction", False)])
+def test_every_policy_but_noeviction_is_reported_at_connect(
+    redis_url: str, caplog: pytest.LogCaptureFixture, policy: str, warned: bool
+) -> None:
+    admin = redis.Redis.from_url(redis_url)
+    admin.config_set("maxmemory-policy", policy)
+    try:
+        table = RedisTokenTable(redis_url)
+        with caplog.at_level(logging.WARNING, logger="snapstack.tokens.redis"):
+            table.get("t")
+        assert table.eviction_policy == policy
+        table.close()
+    finally:
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.close()
+    assert any(f"maxmemory-policy is {policy}" in r.getMessage() for r in caplog.records) is warned
+
+
+def test_a_server_that_refuses_config_is_not_checked_and_still_serves(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Managed Redis often refuses CONFIG: the policy reads as unknown and the table works."""
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.execute_command("ACL", "SETUSER", "no-config", "reset", "on", ">pw", "~*", "&*", "+@all", "-config")
+    try:
+        table = RedisTokenTable(f"redis://no-config:pw@127.0.0.1:{redis_server.port}/0")
+        with caplog.at_level(logging.WARNING, logger="snapstack.tokens.redis"):
+            assert table.claim("t-no-config", "a").outcome is ClaimOutcome.CLAIMED
+        assert table.eviction_policy is None and not caplog.records
+        table.close()
+    finally:
+        admin.execute_command("ACL", "DELUSER", "no-config")
+        admin.close()
+
+
+def test_a_url_redis_py_cannot_parse_is_refused_without_its_password() -> None:
+    table = RedisTokenTable("redis://user:hunter2-secret@127.0.0.1:notaport/0")
+    with pytest.raises(ValueError, match="not a usable Redis URL") as info:
+        table.claim("t", "a")
+    assert "hunter2-secret" not in "".join(traceback.format_exception(info.value))
+
+
+def test_a_request_that_timed_out_is_not_sent_again() -> None:
+    """redis-py's retries are off: a command that timed out may have run on the server."""
+    with socket.socket() as listener:  # accepts connections (the kernel's backlog), never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        table = RedisTokenTable(f"redis://127.0.0.1:{listener.getsockname()[1]}/0", socket_timeout=0.2)
+        with pytest.raises(TokenTableUnavailable):
+            table.claim("t", "a")
+        listener.setblocking(False)
+        connections = []
+        while True:
+            try:
+                connections.append(listener.accept()[0])
+            except BlockingIOError:
+                break
+        for connection in connections:
+            connection.close()
+    assert len(connections) == 1
+
+
+@pytest.mark.parametrize(
+    ("version", "guarded"),
+    [
+        ("4.4.0", False),
+        ("5.2.1", False),
+        ("5.3.0", True),
+        ("5.3.0b5", True),
+        ("6.0.0", True),
+        ("8.1.0", True),
+    ],
+)
+def test_redis_py_guards_its_single_connection_from_5_3(version: str, guarded: bool) -> None:
+    # FC's runtime preinstalls redis-py 4.4.0: there each command takes a pooled connection.
+    assert guards_single_connection(version) is guarded

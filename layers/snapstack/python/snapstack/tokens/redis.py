@@ -35,8 +35,9 @@ What it assumes of the server (checked where the server allows it):
   finished slots are forgotten: their redeliveries then rely on ECS (tag lookup only happens for
   records in doubt), so keep persistence on.
 - **Clock**: lease arithmetic uses the server's clock (``TIME``, read once per connection and
-  re-read every ``CLOCK_SYNC_SECONDS``; the local clock advances it in between), so hosts with
-  skewed clocks agree on when a lease ends; ``default_clock_skew`` covers the round trip.
+  again once ``CLOCK_SYNC_SECONDS``, a minute, have passed; the local clock advances it in
+  between), so hosts with skewed clocks agree on when a lease ends; ``default_clock_skew`` covers
+  the round trip.
 """
 
 from __future__ import annotations
@@ -112,8 +113,20 @@ def _write_args(record: TokenRecord) -> list[str | int | float]:
     ]
 
 
-# redis-py guards a single-connection client with a lock (``single_connection_lock``) since 5.3.0.
-_GUARDED_SINGLE_CONNECTION = tuple(int(p) for p in redis.__version__.split(".")[:2]) >= (5, 3)
+def guards_single_connection(version: str) -> bool:
+    """Whether redis-py ``version`` guards a single-connection client with a lock for threads
+    (``single_connection_lock``, since 5.3.0); only major and minor are read ("5.3.0b5" is 5.3)."""
+    major, minor = version.split(".")[:2]
+    return (int(major), int(minor)) >= (5, 3)
+
+
+_GUARDED_SINGLE_CONNECTION = guards_single_connection(redis.__version__)
+
+
+def server_offset(seconds: int, micros: int, before: float, after: float) -> float:
+    """How far the server's clock is ahead of ours: its ``TIME`` reply (seconds, microseconds)
+    less the midpoint of the round trip that read it (``before`` and ``after``, our clock)."""
+    return seconds + micros / 1e6 - (before + after) / 2
 
 
 class _Connection:
@@ -237,8 +250,7 @@ class RedisTokenTable(TokenTable):
     def _sync_clock(conn: _Connection) -> None:
         before = time.time()
         seconds, micros = conn.client.time()
-        after = time.time()
-        conn.offset = seconds + micros / 1e6 - (before + after) / 2
+        conn.offset = server_offset(seconds, micros, before, time.time())
         conn.synced_at = time.monotonic()
 
     def _backend_clock(self) -> float:
