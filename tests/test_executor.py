@@ -652,6 +652,22 @@ def test_stream_runs_its_disks_with_the_collector_tuned_and_then_restores_it(rig
     assert gc.get_freeze_count() == frozen_before
 
 
+def test_a_corrupted_record_fails_its_own_disk_with_no_call_and_the_others_are_created(emulator, rig):
+    """A stored value that is not a record: the bulk read fails, each claim finds out for itself."""
+    executor = rig.executor()
+    intents = intents_for(3)
+    assert rig.table().get("none") is None  # makes the file and the table
+    with sqlite3.connect(rig.tmp_path / "tokens.db") as conn:
+        conn.execute("INSERT INTO tokens VALUES (?, 1, 4e9, '{}')", (intents[1].token,))
+    results = executor.run(intents, 2)
+    assert [r.outcome for r in results] == [Outcome.CREATED, Outcome.FAILED, Outcome.CREATED]
+    assert results[1].error_code == "TokenTable.Error"
+    assert "is not a token record" in (results[1].message or "")
+    assert "no ECS call made" in (results[1].message or "")
+    assert snapshots_of(emulator, intents[1]) == []
+    assert all(len(snapshots_of(emulator, i)) == 1 for i in (intents[0], intents[2]))
+
+
 # --- the delivery bound -----------------------------------------------------------------------------
 
 

@@ -107,6 +107,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     "snapstack/tokens/base.py": (
         _TRANSITIONS,
+        "tests/tokens/test_corrupt_records.py",
         "tests/tokens/test_update_record.py",
         _PRIMITIVES,
         _CONTRACT,
@@ -114,9 +115,16 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/tablestore/test_ots_token_table.py",  # the one hook between a claim's two reads
         "-ksqlite or two_reads",
     ),
-    "snapstack/tokens/sqlite.py": ("tests/tokens/test_sqlite.py", _PRIMITIVES, _CONTRACT, "-ksqlite"),
+    "snapstack/tokens/sqlite.py": (
+        "tests/tokens/test_sqlite.py",
+        "tests/tokens/test_corrupt_records.py",
+        _PRIMITIVES,
+        _CONTRACT,
+        "-ksqlite",
+    ),
     "snapstack/tokens/redis.py": (
         "tests/tokens/test_redis.py",
+        "tests/tokens/test_corrupt_records.py",
         _PRIMITIVES,
         _TRANSITIONS,
         _CONTRACT,

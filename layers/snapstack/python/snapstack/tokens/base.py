@@ -55,7 +55,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DEFAULT_LEASE_SECONDS = 120.0
 # FC keeps an async event for at most 7 days (maxAsyncEventAgeInSeconds <= 604800); a record
@@ -138,6 +138,23 @@ RecordChange: TypeAlias = Callable[["TokenRecord | None", float], "tuple[Mapping
 
 class TokenTableError(Exception):
     """Base class of every token-table error."""
+
+
+def record_from_json(body: str | bytes, token: str) -> TokenRecord:
+    """A stored record's JSON (SQLite's and Redis's value) as a ``TokenRecord``.
+
+    Raises ``TokenTableError`` naming ``token`` when the value is not a record (corrupted, or
+    written by something else), like Tablestore's unreadable row: the executor then fails that
+    one disk with no ECS call, instead of a validation traceback stopping every disk.
+    """
+    try:
+        return TokenRecord.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "value"
+        raise TokenTableError(
+            f"token {token}: the stored value is not a token record ({where}: {first['msg']})"
+        ) from None
 
 
 class TokenTableUnavailable(TokenTableError):

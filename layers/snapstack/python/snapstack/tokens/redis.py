@@ -61,6 +61,7 @@ from snapstack.tokens.base import (
     TokenTable,
     TokenTableAuthError,
     TokenTableUnavailable,
+    record_from_json,
 )
 from snapstack.tokens.urls import redact_url
 
@@ -263,7 +264,7 @@ class RedisTokenTable(TokenTable):
     def _get(self, token: str) -> TokenRecord | None:
         with self._connection() as conn:
             body = cast("bytes | None", conn.client.hget(KEY_PREFIX + token, "r"))
-        return None if body is None else TokenRecord.model_validate_json(body)
+        return None if body is None else record_from_json(body, token)
 
     def _get_many(self, tokens: list[str]) -> dict[str, TokenRecord]:
         with self._connection() as conn:
@@ -271,8 +272,7 @@ class RedisTokenTable(TokenTable):
             for token in tokens:
                 pipe.hget(KEY_PREFIX + token, "r")
             bodies = cast("list[bytes | None]", pipe.execute())
-        records = (TokenRecord.model_validate_json(b) for b in bodies if b is not None)
-        return {r.token: r for r in records}
+        return {t: record_from_json(b, t) for t, b in zip(tokens, bodies, strict=True) if b is not None}
 
     def _put_if_absent(self, record: TokenRecord) -> bool:
         with self._connection() as conn:
@@ -289,7 +289,7 @@ class RedisTokenTable(TokenTable):
         return bool(done)
 
     def _scan(self) -> Iterator[TokenRecord]:
-        bodies: list[bytes | None] = []
+        bodies: list[tuple[bytes, bytes | None]] = []
         with self._connection() as conn:
             cursor = 0
             while True:
@@ -300,11 +300,12 @@ class RedisTokenTable(TokenTable):
                 pipe = conn.client.pipeline(transaction=False)
                 for key in keys:
                     pipe.hget(key, "r")
-                bodies.extend(pipe.execute())
+                bodies.extend(zip(keys, pipe.execute(), strict=True))
                 if cursor == 0:
                     break
         # A key can expire between SCAN and HGET: its body reads as None.
-        return (TokenRecord.model_validate_json(body) for body in bodies if body is not None)
+        prefix = len(KEY_PREFIX)
+        return (record_from_json(body, key[prefix:].decode()) for key, body in bodies if body is not None)
 
     def _delete_if_expired(self, token: str, now: float) -> bool:
         with self._connection() as conn:

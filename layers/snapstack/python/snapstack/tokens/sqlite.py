@@ -48,6 +48,7 @@ from snapstack.tokens.base import (
     TokenTable,
     TokenTableError,
     TokenTableUnavailable,
+    record_from_json,
 )
 
 _URL_PREFIX = "sqlite:///"
@@ -166,7 +167,7 @@ class SqliteTokenTable(TokenTable):
     def _get(self, token: str) -> TokenRecord | None:
         with self._session() as conn:
             row = conn.execute("SELECT record FROM tokens WHERE token = ?", (token,)).fetchone()
-        return None if row is None else TokenRecord.model_validate_json(row[0])
+        return None if row is None else record_from_json(row[0], token)
 
     def _get_many(self, tokens: list[str]) -> dict[str, TokenRecord]:
         found: dict[str, TokenRecord] = {}
@@ -174,10 +175,9 @@ class SqliteTokenTable(TokenTable):
             for i in range(0, len(tokens), _BATCH):
                 chunk = tokens[i : i + _BATCH]
                 marks = ",".join("?" * len(chunk))
-                rows = conn.execute(f"SELECT record FROM tokens WHERE token IN ({marks})", chunk).fetchall()
-                for (body,) in rows:
-                    record = TokenRecord.model_validate_json(body)
-                    found[record.token] = record
+                query = f"SELECT token, record FROM tokens WHERE token IN ({marks})"
+                for token, body in conn.execute(query, chunk).fetchall():
+                    found[token] = record_from_json(body, token)
         return found
 
     def _put_if_absent(self, record: TokenRecord) -> bool:
@@ -199,8 +199,8 @@ class SqliteTokenTable(TokenTable):
     def _scan(self) -> Iterator[TokenRecord]:
         # Read everything first: a generator holding the lock would stall other threads.
         with self._session() as conn:
-            rows = conn.execute("SELECT record FROM tokens").fetchall()
-        return (TokenRecord.model_validate_json(row[0]) for row in rows)
+            rows = conn.execute("SELECT token, record FROM tokens").fetchall()
+        return (record_from_json(body, token) for token, body in rows)
 
     def _delete_if_expired(self, token: str, now: float) -> bool:
         with self._session() as conn:
