@@ -124,7 +124,10 @@ MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/handlers/deploy.py": _HANDLERS,
     "snapstack/handlers/manifest.py": _HANDLERS,
     "snapstack/handlers/alarm.py": _HANDLERS,
-    "snapstack/handlers/prune.py": ("tests/retention/test_handler.py",),
+    "snapstack/handlers/prune.py": (
+        "tests/retention/test_handler_parts.py",
+        "tests/retention/test_handler.py",
+    ),
     "snapstack/policy/retention.py": (
         "tests/retention/test_model_bounds.py",
         "tests/retention/test_model.py",
