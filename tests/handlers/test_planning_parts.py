@@ -21,7 +21,14 @@ from snapstack.ecs.client import EcsClient, EcsConfig
 from snapstack.ecs.credentials import Credentials
 from snapstack.ecs.retry import RetryPolicy
 from snapstack.execute import DiskResult, Hold, Intent, Outcome
-from snapstack.handlers.planning import PLAN_BATCH, AllowList, build_intents, resolve_targets, stream_intents
+from snapstack.handlers.planning import (
+    PLAN_BATCH,
+    AllowList,
+    build_intents,
+    compact,
+    resolve_targets,
+    stream_intents,
+)
 from snapstack.policy.model import Policy, Selector
 from snapstack.reconcile.deadlines import slot_deadline
 from snapstack.targets import Disk, InstanceState
@@ -103,6 +110,12 @@ def record(token: str, state: TokenState, **fields: Any) -> TokenRecord:
 def plan(disks: list[Disk], **kwargs: Any) -> tuple[list[Intent], list[DiskResult]]:
     options = {"trigger": "timer", "slot_parts": {"slot": "20261127"}, "slot": "20261127", "day": DAY}
     return build_intents(POLICY, disks, **{**options, **kwargs})
+
+
+def test_a_moment_is_compacted_to_the_minute_unless_only_its_date_is_asked():
+    moment = datetime(2026, 11, 27, 20, 5, 59)
+    assert compact(moment) == "20261127T2005"  # an alarm's window: the default
+    assert compact(moment, with_time=False) == compact(moment.date(), with_time=False) == "20261127"
 
 
 # --- build_intents ----------------------------------------------------------------------------------

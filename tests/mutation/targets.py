@@ -344,6 +344,30 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "if TYPE_CHECKING:",
         "the imports it guards are for annotations only; importing them at run time changes nothing",
     ),
+    *(
+        Equivalent(
+            "snapstack/handlers/planning.py",
+            "core/ReplaceBinaryOperator_Mul_Div",
+            line,
+            "every caller (handlers/alarm.py, deploy.py, scheduled.py, _Planner's two) passes the "
+            "leading arguments by position and the rest by keyword: a positional-only marker in place "
+            "of the keyword-only one accepts the same calls",
+        )
+        for line in ("def compact(moment: date, *, with_time: bool = True) -> str:", "*,")
+    ),
+    Equivalent(
+        "snapstack/handlers/planning.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        "elif len(instances) == 1 and not disks:",
+        "no instance took the branch above: here there is at least one, so <= 1 decides as == 1",
+    ),
+    Equivalent(
+        "snapstack/handlers/planning.py",
+        "core/ReplaceTrueWithFalse",
+        "attached[i : i + PLAN_BATCH], todo[i : i + PLAN_BATCH], strict=True",
+        "InstanceStates.attach returns one disk per disk it is given: the two slices are always as "
+        "long, so zip's strict check never fires",
+    ),
     Equivalent(
         "snapstack/handlers/scheduled.py",
         "core/NumberReplacer",
