@@ -369,6 +369,38 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "long, so zip's strict check never fires",
     ),
     Equivalent(
+        "snapstack/handlers/prune.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        'if policy.retention is None or policy.retention.first_run == "apply":',
+        "first_run is 'dry_run' or 'apply' (a Literal): only 'apply' sorts <= 'apply'",
+    ),
+    Equivalent(
+        "snapstack/handlers/prune.py",
+        "core/ReplaceComparisonOperator_Eq_Is",
+        'if policy.retention is None or policy.retention.first_run == "apply":',
+        "pydantic validates a Literal field to the Literal's own string object, interned like this "
+        "literal: 'is' decides as ==",
+    ),
+    Equivalent(
+        "snapstack/handlers/prune.py",
+        "core/ReplaceComparisonOperator_NotEq_IsNot",
+        'return {k: v for k, v in outcome.items() if k != "failures"}',
+        "the keys are keyword names and literals of this module (log_fields(**), _error_fields), "
+        "interned like the literal: 'is not' decides as !=",
+    ),
+    Equivalent(
+        "snapstack/handlers/prune.py",
+        "core/ReplaceComparisonOperator_Is_Eq",
+        "if r.outcome is Deletion.FAILED",
+        "enum members are singletons: == and 'is' agree",
+    ),
+    Equivalent(
+        "snapstack/handlers/prune.py",
+        "core/AddNot",
+        "if TYPE_CHECKING:",
+        "the imports it guards are for annotations only; importing them at run time changes nothing",
+    ),
+    Equivalent(
         "snapstack/handlers/scheduled.py",
         "core/NumberReplacer",
         "return config.policies[0]",

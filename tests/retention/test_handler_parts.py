@@ -91,6 +91,27 @@ def test_log_lines_carry_each_run_without_its_failures(emulator: EcsEmulator, ru
     assert summary["policies"] == [brief]
 
 
+def test_a_snapshot_someone_else_deleted_is_gone_not_a_failure(
+    emulator: EcsEmulator, run_function, capsys
+) -> None:
+    emulator.faults.configure(
+        {
+            "apis": {
+                "DeleteSnapshot": {
+                    "errors": [
+                        {"code": "InvalidSnapshotId.NotFound", "match": {"SnapshotId": "s-daily-01-03"}}
+                    ]
+                }
+            }
+        }
+    )
+    result = run_function("prune", timer("daily"), shipped(first_run="apply"))
+    (daily,) = result.summary["policies"]
+    assert (daily["deleted"], daily["gone"], daily["failed"]) == (SHIPPED_PLAN - 1, 1, 0)
+    assert daily["failures"] == []
+    assert metrics(capsys.readouterr().out)["PruneGone"] == 1
+
+
 def test_the_breaker_counts_as_tripped_only_when_it_stops_deletions(
     emulator: EcsEmulator, run_function, capsys
 ) -> None:
