@@ -56,6 +56,7 @@ _HANDLERS = (
     "tests/test_executor.py",
     "tests/test_targets.py",
     *_E2E,
+    "tests/e2e/test_deploy_parts.py",
     "tests/e2e/test_deploy_request.py",
     "tests/e2e/test_deploy_trust.py",
     "tests/e2e/test_deploy_field.py",
@@ -399,6 +400,33 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "core/AddNot",
         "if TYPE_CHECKING:",
         "the imports it guards are for annotations only; importing them at run time changes nothing",
+    ),
+    Equivalent(
+        "snapstack/handlers/deploy.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
+        "*,",
+        "_release's callers pass config, record and key by position and the rest by keyword: a "
+        "positional-only marker in place of the keyword-only one accepts the same calls",
+    ),
+    Equivalent(
+        "snapstack/handlers/deploy.py",
+        "core/ReplaceComparisonOperator_Eq_GtE",
+        "if refused and len(refused) == len(event.records):",
+        "a record is refused at most once: never more refused than records, so >= decides as ==",
+    ),
+    Equivalent(
+        "snapstack/handlers/deploy.py",
+        "core/NumberReplacer",
+        'if record.bucket_arn.rsplit(":", 1)[-1] != record.bucket_name:',
+        "the last piece after a split from the right is the same however many more splits are allowed",
+        'if record.bucket_arn.rsplit(":", 2)[-1] != record.bucket_name:',
+    ),
+    Equivalent(
+        "snapstack/handlers/deploy.py",
+        "core/NumberReplacer",
+        "return Release(version, selectors, reason, key, f\"{key.rsplit('/', 1)[-1]}-{record.etag[:8]}\")",
+        "the last piece after a split from the right is the same however many more splits are allowed",
+        "return Release(version, selectors, reason, key, f\"{key.rsplit('/', 2)[-1]}-{record.etag[:8]}\")",
     ),
     Equivalent(
         "snapstack/handlers/scheduled.py",
