@@ -35,7 +35,7 @@ def runtime(token: str | None = None) -> Any:
 class _Recorder(http.server.BaseHTTPRequestHandler):
     seen: list[tuple[str, dict[str, str]]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
         body = b"<Error><Code>NoSuchKey</Code><Message>none</Message><RequestId>r</RequestId></Error>"
         self.send_response(404)
