@@ -4,10 +4,13 @@ of an untrusted bucket, region or key a refusal quotes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
+
+from snapstack.handlers.deploy import Release
 
 from .conftest import oss_event, ours
 
@@ -74,3 +77,16 @@ def test_an_event_whose_every_record_is_refused_is_bad_input_however_many(run, e
     event["events"] = [record] * 300  # past the integers CPython keeps one object of
     assert refused(run, event) == ("oss.bucket.name", "'elsewhere' is not a deploy bucket")
     assert emulator.calls("DescribeDisks") == 0
+
+
+@pytest.mark.parametrize("other", ["a-bucket", "zz-bucket"])  # sorting before or after the name
+def test_an_arn_naming_another_bucket_is_refused(run, emulator, other):
+    event = oss_event("releases/web/app.tar.gz", "A" * 32, 10)
+    event["events"][0]["oss"]["bucket"]["arn"] = f"acs:oss:cn-hangzhou:1:{other}"
+    assert refused(run, event) == ("oss.bucket.arn", "names another bucket than oss.bucket.name")
+
+
+def test_a_release_is_immutable():
+    release = Release("web-1", [], "why", "request", "web-1")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        release.deploy_id = "web-2"  # type: ignore[misc]

@@ -4,6 +4,7 @@ Quick on purpose: ``make mutation`` runs these first for the manifest reader's m
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import json
 import threading
@@ -124,6 +125,13 @@ def test_a_manifest_of_the_events_etag_is_read_whatever_its_quotes_and_case(moto
     for given in (etag.lower(), etag.upper(), f'"{etag}"'):
         found = read(moto, record("a/manifest.json", given, len(BODY)))
         assert (found.key, found.manifest.disk_ids) == ("a/manifest.json", ("d-web-01-data",))
+
+
+def test_a_found_manifest_is_immutable(moto):
+    etag = put(moto, "g/manifest.json", BODY)
+    found = read(moto, record("g/manifest.json", etag, len(BODY)))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        found.key = "elsewhere"
 
 
 def test_a_manifest_overwritten_since_the_event_is_left_to_the_newer_event(moto):
