@@ -90,3 +90,33 @@ def test_a_release_is_immutable():
     release = Release("web-1", [], "why", "request", "web-1")
     with pytest.raises(dataclasses.FrozenInstanceError):
         release.deploy_id = "web-2"  # type: ignore[misc]
+
+
+def test_records_after_an_ignored_or_refused_one_are_still_read(run, emulator):
+    event = oss_event("releases/web/app.tar.gz", "A" * 32, 10)
+    final = event["events"][0]
+    initiate = {**final, "eventName": "ObjectCreated:InitiateMultipartUpload"}
+    foreign = json.loads(json.dumps(final))
+    foreign["oss"]["bucket"].update({"name": "elsewhere", "arn": "acs:oss:cn-hangzhou:1:elsewhere"})
+    event["events"] = [initiate, foreign, final]
+    summary = run("deploy_hook", event).summary
+    assert summary["ok"] is True and summary["created"] >= 1
+    assert [n.split(":")[0] for n in summary["notes"]] == ["releases/web/app.tar.gz", "record 1 refused"]
+
+
+def test_when_every_record_is_refused_the_first_ones_reason_is_given(run, emulator):
+    event = oss_event("releases/web/app.tar.gz", "A" * 32, 10)
+    foreign = json.loads(json.dumps(event["events"][0]))
+    foreign["oss"]["bucket"].update({"name": "elsewhere", "arn": "acs:oss:cn-hangzhou:1:elsewhere"})
+    astray = json.loads(json.dumps(event["events"][0]))
+    astray["region"] = "cn-beijing"
+    event["events"] = [foreign, astray]
+    assert refused(run, event)[0] == "oss.bucket.name"
+    event["events"] = [astray, foreign]
+    assert refused(run, event)[0] == "region"
+
+
+def test_without_a_region_variable_the_fc_contexts_region_is_the_functions(run, emulator):
+    unset = {"SNAPSTACK_REGION": "", "FC_REGION": "", "ALIBABA_CLOUD_REGION_ID": ""}
+    summary = run("deploy_hook", oss_event("releases/web/app.tar.gz", "A" * 32, 10), env=unset).summary
+    assert summary["ok"] is True and summary["created"] >= 1

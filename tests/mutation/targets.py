@@ -428,6 +428,16 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "the last piece after a split from the right is the same however many more splits are allowed",
         "return Release(version, selectors, reason, key, f\"{key.rsplit('/', 2)[-1]}-{record.etag[:8]}\")",
     ),
+    *(
+        Equivalent(
+            "snapstack/handlers/deploy.py",
+            operator,
+            'if record.bucket_arn.rsplit(":", 1)[-1] != record.bucket_name:',
+            "the decoder admits only ARNs starting 'acs:oss:': one split from the right always makes "
+            "two pieces, so [1] is [-1]",
+        )
+        for operator in ("core/ReplaceUnaryOperator_USub_UAdd", "core/ReplaceUnaryOperator_Delete_USub")
+    ),
     Equivalent(
         "snapstack/handlers/scheduled.py",
         "core/NumberReplacer",
