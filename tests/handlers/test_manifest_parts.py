@@ -170,5 +170,21 @@ def test_an_oss_failure_other_than_a_missing_key_is_a_dependency_failure(moto):
     rec = record("f/manifest.json", "A" * 32, 10)
     with pytest.raises(DependencyUnavailable) as caught:
         read_manifest(rec.model_copy(update={"bucket_name": "no-such-bucket"}), SETTINGS, endpoint, runtime())
-    assert caught.value.code == "OSS.NoSuchBucket"
-    assert str(caught.value).startswith("OSS.NoSuchBucket: manifest oss://no-such-bucket/f/manifest.json: ")
+    assert (caught.value.code, caught.value.message) == (
+        "OSS.NoSuchBucket",
+        "manifest oss://no-such-bucket/f/manifest.json: The specified bucket does not exist",
+    )
+    closed = OssEndpoint("http://127.0.0.1:1", path_style=False)  # nothing listens: no answer at all
+    with pytest.raises(DependencyUnavailable) as caught:
+        read_manifest(rec, SETTINGS, closed, runtime())
+    assert (caught.value.code, caught.value.message) == (
+        "OSS.RequestError",
+        f"manifest oss://{BUCKET}/f/manifest.json: RequestError",
+    )
+
+
+def test_the_key_candidate_that_carries_the_events_etag_is_the_one_read(moto):
+    put(moto, "h/a b/manifest.json", b'{"disk_ids": ["d-other"]}')  # the form-decoded reading
+    etag = put(moto, "h/a+b/manifest.json", BODY)  # the key as delivered
+    found = read(moto, record("h/a+b/manifest.json", etag, len(BODY)))
+    assert (found.key, found.manifest.disk_ids) == ("h/a+b/manifest.json", ("d-web-01-data",))

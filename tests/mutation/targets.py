@@ -446,6 +446,14 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "land exactly on the grace, so < and <= answer alike",
     ),
     Equivalent(
+        "snapstack/handlers/manifest.py",
+        "core/NumberReplacer",
+        "data = obj.read(settings.max_bytes + 1)",
+        "the read only has to tell 'over the limit' from 'within it': one byte past the limit or two "
+        "tells it the same way for every object",
+        "data = obj.read(settings.max_bytes + 2)",
+    ),
+    Equivalent(
         "snapstack/handlers/scheduled.py",
         "core/NumberReplacer",
         "return config.policies[0]",
