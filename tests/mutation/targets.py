@@ -57,6 +57,7 @@ _HANDLERS = (
     "tests/test_targets.py",
     *_E2E,
     "tests/e2e/test_deploy_parts.py",
+    "tests/e2e/test_scheduled_parts.py",
     "tests/e2e/test_deploy_request.py",
     "tests/e2e/test_deploy_trust.py",
     "tests/e2e/test_deploy_field.py",
