@@ -89,7 +89,7 @@ def test_an_arn_naming_another_bucket_is_refused(run, emulator, other):
 def test_a_release_is_immutable():
     release = Release("web-1", [], "why", "request", "web-1")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        release.deploy_id = "web-2"  # type: ignore[misc]
+        release.deploy_id = "web-2"
 
 
 def test_records_after_an_ignored_or_refused_one_are_still_read(run, emulator):

@@ -23,3 +23,18 @@ def test_a_name_shows_the_slots_time_only_when_the_period_is_under_a_day(
     assert summary["created"] == 1 and summary["notes"] == []  # a listing with disks: no "no disks" note
     (snapshot,) = ours(emulator)
     assert snapshot["name"] == f"snapstack-p-{slot}-{DISK}"
+
+
+def test_the_inline_allow_list_narrows_only_inline_policies(run, emulator, config_json):
+    other = "d-db-01-data"
+    config_json(
+        {
+            "policies": [{"name": "p", "selector": {"disk_ids": [DISK]}}],
+            "inline_policies": {"allow": {"disk_ids": [other]}, "max_retention_days": 30},
+        }
+    )
+    named = run("scheduled_backup", timer_event(policy="p")).summary
+    assert (named["created"], named["denied"]) == (1, 0)  # a configured policy is not narrowed
+    inline = {"name": "adhoc", "selector": {"disk_ids": [DISK, other]}}
+    summary = run("scheduled_backup", timer_event(policy=inline)).summary
+    assert {d["disk_id"]: d["outcome"] for d in summary["disks"]} == {DISK: "denied", other: "created"}
