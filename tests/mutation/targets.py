@@ -58,6 +58,7 @@ _HANDLERS = (
     *_E2E,
     "tests/e2e/test_deploy_parts.py",
     "tests/e2e/test_scheduled_parts.py",
+    "tests/e2e/test_alarm_parts.py",
     "tests/e2e/test_deploy_request.py",
     "tests/e2e/test_deploy_trust.py",
     "tests/e2e/test_deploy_field.py",
@@ -453,6 +454,39 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "the read only has to tell 'over the limit' from 'within it': one byte past the limit or two "
         "tells it the same way for every object",
         "data = obj.read(settings.max_bytes + 2)",
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        "if spans and index == spans[-1][1] + 1:",
+        "the indexes are walked sorted and each once: one is never at or below the last span's "
+        "end, so <= end + 1 decides as == end + 1",
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        'return f"element {shown}" if len(indexes) == 1 else f"elements {shown}"',
+        "lines() renders positions only for a note that has some: never fewer than one",
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_Eq_Is",
+        'shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)',
+        "a span starts as [index, index], one object twice, and its end is only ever replaced by a "
+        "larger index: its ends are identical exactly when equal",
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_Gt_NotEq",
+        'more = f" (+{len(signals) - 1} more)" if len(signals) > 1 else ""',
+        "a disk is only placed with the alarms that name it: never none, so != 1 decides as > 1",
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        'if placed.how == "event":',
+        "_joined is only called for 'event' or 'joined' ('opened' and 'capped' are handled first), "
+        "and 'joined' does not sort <= 'event'",
     ),
     Equivalent(
         "snapstack/handlers/scheduled.py",
