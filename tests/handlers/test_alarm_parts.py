@@ -12,7 +12,8 @@ import pytest
 
 from snapstack.config import AlarmConfig
 from snapstack.events.alarms import AlarmSignal
-from snapstack.handlers.alarm import SignalNotes, _acts, _merge, _reason
+from snapstack.handlers.alarm import SignalNotes, _acts, _joined, _merge, _reason
+from snapstack.handlers.cooldown import Assignment
 from snapstack.targets import Disk
 
 CONFIG = AlarmConfig.model_validate({"policy": {"name": "alarm", "selector": {"all_disks": True}}})
@@ -61,6 +62,8 @@ def test_a_note_names_the_batch_positions_it_is_about_as_ranges(positions, line)
     [
         (timedelta(minutes=30), False),  # within the hour before receipt
         (timedelta(minutes=-2), False),  # a little ahead of receipt: clocks differ
+        (timedelta(minutes=-4, seconds=-10), False),
+        (timedelta(minutes=-5, seconds=-50), True),
         (timedelta(minutes=90), True),
         (timedelta(minutes=-30), True),
     ],
@@ -110,3 +113,12 @@ def test_a_windows_reason_is_its_first_alarm_within_100_characters():
     assert _reason([long]) == ("cms_alarm " + "r" * 200)[:100]
     assert _reason([long, signal()]) == ("cms_alarm " + "r" * 200)[:90] + " (+1 more)"
     assert len(_reason([long, signal()])) == 100
+
+
+def test_a_disk_placed_in_a_window_already_open_is_told_which_and_why():
+    event = Assignment(disk_id="d-1", how="event", window="w-1")
+    joined = Assignment(disk_id="d-1", how="joined", window="w-1")
+    assert _joined(event, CONFIG.policy) == "d-1: this alarm already has the window opened at w-1"
+    assert _joined(joined, CONFIG.policy) == (
+        "d-1: within the cooldown (1d) of the window opened at w-1: no new snapshot"
+    )
