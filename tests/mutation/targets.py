@@ -489,6 +489,40 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "and 'joined' does not sort <= 'event'",
     ),
     Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        'if placed.how == "capped":',
+        "how is 'event', 'joined', 'opened' or 'capped' (cooldown.How): only 'capped' sorts <= 'capped'",
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_NotEq_Lt",
+        'if placed.how != "opened":',
+        "'capped' was handled above: of 'event', 'joined' and 'opened' only 'opened' does not sort "
+        "< 'opened'",
+    ),
+    *(
+        Equivalent(
+            "snapstack/handlers/alarm.py",
+            operator,
+            line,
+            "how is one of handlers/cooldown.py's string literals (cooldown.How), interned like this "
+            "one: 'is' decides as ==",
+        )
+        for operator, line in (
+            ("core/ReplaceComparisonOperator_Eq_Is", 'if placed.how == "capped":'),
+            ("core/ReplaceComparisonOperator_Eq_Is", 'if placed.how == "event":'),
+            ("core/ReplaceComparisonOperator_NotEq_IsNot", 'if placed.how != "opened":'),
+        )
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_LtE_Lt",
+        "if not now - _BEHIND <= signal.occurred_at <= now + _AHEAD:",
+        "now is the wall clock (microseconds) at the check: no alarm time can land exactly on either "
+        "edge, so < and <= answer alike",
+    ),
+    Equivalent(
         "snapstack/handlers/scheduled.py",
         "core/NumberReplacer",
         "return config.policies[0]",
