@@ -58,6 +58,9 @@ _HANDLERS = (
     "tests/test_executor.py",
     "tests/test_targets.py",
     *_E2E,
+    "tests/e2e/test_deploy_parts.py",
+    "tests/e2e/test_scheduled_parts.py",
+    "tests/e2e/test_alarm_parts.py",
     "tests/e2e/test_deploy_request.py",
     "tests/e2e/test_deploy_trust.py",
     "tests/e2e/test_deploy_field.py",
@@ -150,7 +153,10 @@ MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/handlers/deploy.py": _HANDLERS,
     "snapstack/handlers/manifest.py": _HANDLERS,
     "snapstack/handlers/alarm.py": _HANDLERS,
-    "snapstack/handlers/prune.py": ("tests/retention/test_handler.py",),
+    "snapstack/handlers/prune.py": (
+        "tests/retention/test_handler_parts.py",
+        "tests/retention/test_handler.py",
+    ),
     "snapstack/policy/retention.py": (
         "tests/retention/test_model_bounds.py",
         "tests/retention/test_model.py",
@@ -616,6 +622,181 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "core/AddNot",
         "if TYPE_CHECKING:",
         "the imports it guards are for annotations only; importing them at run time changes nothing",
+    ),
+    *(
+        Equivalent(
+            "snapstack/handlers/planning.py",
+            "core/ReplaceBinaryOperator_Mul_Div",
+            line,
+            "every caller (handlers/alarm.py, deploy.py, scheduled.py, _Planner's two) passes the "
+            "leading arguments by position and the rest by keyword: a positional-only marker in place "
+            "of the keyword-only one accepts the same calls",
+        )
+        for line in ("def compact(moment: date, *, with_time: bool = True) -> str:", "*,")
+    ),
+    Equivalent(
+        "snapstack/handlers/planning.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        "elif len(instances) == 1 and not disks:",
+        "no instance took the branch above: here there is at least one, so <= 1 decides as == 1",
+    ),
+    Equivalent(
+        "snapstack/handlers/planning.py",
+        "core/ReplaceTrueWithFalse",
+        "attached[i : i + PLAN_BATCH], todo[i : i + PLAN_BATCH], strict=True",
+        "InstanceStates.attach returns one disk per disk it is given: the two slices are always as "
+        "long, so zip's strict check never fires",
+    ),
+    Equivalent(
+        "snapstack/handlers/prune.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        'if policy.retention is None or policy.retention.first_run == "apply":',
+        "first_run is 'dry_run' or 'apply' (a Literal): only 'apply' sorts <= 'apply'",
+    ),
+    Equivalent(
+        "snapstack/handlers/prune.py",
+        "core/ReplaceComparisonOperator_Eq_Is",
+        'if policy.retention is None or policy.retention.first_run == "apply":',
+        "pydantic validates a Literal field to the Literal's own string object, interned like this "
+        "literal: 'is' decides as ==",
+    ),
+    Equivalent(
+        "snapstack/handlers/prune.py",
+        "core/ReplaceComparisonOperator_NotEq_IsNot",
+        'return {k: v for k, v in outcome.items() if k != "failures"}',
+        "the keys are keyword names and literals of this module (log_fields(**), _error_fields), "
+        "interned like the literal: 'is not' decides as !=",
+    ),
+    Equivalent(
+        "snapstack/handlers/prune.py",
+        "core/ReplaceComparisonOperator_Is_Eq",
+        "if r.outcome is Deletion.FAILED",
+        "enum members are singletons: == and 'is' agree",
+    ),
+    Equivalent(
+        "snapstack/handlers/prune.py",
+        "core/AddNot",
+        "if TYPE_CHECKING:",
+        "the imports it guards are for annotations only; importing them at run time changes nothing",
+    ),
+    Equivalent(
+        "snapstack/handlers/deploy.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
+        "*,",
+        "_release's callers pass config, record and key by position and the rest by keyword: a "
+        "positional-only marker in place of the keyword-only one accepts the same calls",
+    ),
+    Equivalent(
+        "snapstack/handlers/deploy.py",
+        "core/ReplaceComparisonOperator_Eq_GtE",
+        "if refused and len(refused) == len(event.records):",
+        "a record is refused at most once: never more refused than records, so >= decides as ==",
+    ),
+    Equivalent(
+        "snapstack/handlers/deploy.py",
+        "core/NumberReplacer",
+        'if record.bucket_arn.rsplit(":", 1)[-1] != record.bucket_name:',
+        "the last piece after a split from the right is the same however many more splits are allowed",
+        'if record.bucket_arn.rsplit(":", 2)[-1] != record.bucket_name:',
+    ),
+    Equivalent(
+        "snapstack/handlers/deploy.py",
+        "core/NumberReplacer",
+        "return Release(version, selectors, reason, key, f\"{key.rsplit('/', 1)[-1]}-{record.etag[:8]}\")",
+        "the last piece after a split from the right is the same however many more splits are allowed",
+        "return Release(version, selectors, reason, key, f\"{key.rsplit('/', 2)[-1]}-{record.etag[:8]}\")",
+    ),
+    *(
+        Equivalent(
+            "snapstack/handlers/deploy.py",
+            operator,
+            'if record.bucket_arn.rsplit(":", 1)[-1] != record.bucket_name:',
+            "the decoder admits only ARNs starting 'acs:oss:': one split from the right always makes "
+            "two pieces, so [1] is [-1]",
+        )
+        for operator in ("core/ReplaceUnaryOperator_USub_UAdd", "core/ReplaceUnaryOperator_Delete_USub")
+    ),
+    Equivalent(
+        "snapstack/handlers/manifest.py",
+        "core/ReplaceComparisonOperator_LtE_Lt",
+        "if age <= settings.missing_grace_seconds:",
+        "the age is the wall clock (microseconds) less an event time (milliseconds): no delivery can "
+        "land exactly on the grace, so < and <= answer alike",
+    ),
+    Equivalent(
+        "snapstack/handlers/manifest.py",
+        "core/NumberReplacer",
+        "data = obj.read(settings.max_bytes + 1)",
+        "the read only has to tell 'over the limit' from 'within it': one byte past the limit or two "
+        "tells it the same way for every object",
+        "data = obj.read(settings.max_bytes + 2)",
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        "if spans and index == spans[-1][1] + 1:",
+        "the indexes are walked sorted and each once: one is never at or below the last span's "
+        "end, so <= end + 1 decides as == end + 1",
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        'return f"element {shown}" if len(indexes) == 1 else f"elements {shown}"',
+        "lines() renders positions only for a note that has some: never fewer than one",
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_Eq_Is",
+        'shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)',
+        "a span starts as [index, index], one object twice, and its end is only ever replaced by a "
+        "larger index: its ends are identical exactly when equal",
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_Gt_NotEq",
+        'more = f" (+{len(signals) - 1} more)" if len(signals) > 1 else ""',
+        "a disk is only placed with the alarms that name it: never none, so != 1 decides as > 1",
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        'if placed.how == "event":',
+        "_joined is only called for 'event' or 'joined' ('opened' and 'capped' are handled first), "
+        "and 'joined' does not sort <= 'event'",
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        'if placed.how == "capped":',
+        "how is 'event', 'joined', 'opened' or 'capped' (cooldown.How): only 'capped' sorts <= 'capped'",
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_NotEq_Lt",
+        'if placed.how != "opened":',
+        "'capped' was handled above: of 'event', 'joined' and 'opened' only 'opened' does not sort "
+        "< 'opened'",
+    ),
+    *(
+        Equivalent(
+            "snapstack/handlers/alarm.py",
+            operator,
+            line,
+            "how is one of handlers/cooldown.py's string literals (cooldown.How), interned like this "
+            "one: 'is' decides as ==",
+        )
+        for operator, line in (
+            ("core/ReplaceComparisonOperator_Eq_Is", 'if placed.how == "capped":'),
+            ("core/ReplaceComparisonOperator_Eq_Is", 'if placed.how == "event":'),
+            ("core/ReplaceComparisonOperator_NotEq_IsNot", 'if placed.how != "opened":'),
+        )
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_LtE_Lt",
+        "if not now - _BEHIND <= signal.occurred_at <= now + _AHEAD:",
+        "now is the wall clock (microseconds) at the check: no alarm time can land exactly on either "
+        "edge, so < and <= answer alike",
     ),
     Equivalent(
         "snapstack/handlers/scheduled.py",
