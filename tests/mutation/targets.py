@@ -1032,14 +1032,11 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "return cursor.rowcount == 1",
         "each statement touches one primary key: rowcount is 0 or 1, and >= 1 is == 1",
     ),
-    *(
-        Equivalent(
-            "snapstack/tokens/sqlite.py",
-            "core/NumberReplacer",
-            f"{head}TokenRecord.model_validate_json(row[0]){tail}",
-            "the SELECT has one column: row[-1] is row[0]",
-            f"{head}TokenRecord.model_validate_json(row[ -1]){tail}",
-        )
-        for head, tail in (("return None if row is None else ", ""), ("return (", " for row in rows)"))
+    Equivalent(
+        "snapstack/tokens/sqlite.py",
+        "core/NumberReplacer",
+        "return None if row is None else record_from_json(row[0], token)",
+        "the SELECT has one column: row[-1] is row[0]",
+        "return None if row is None else record_from_json(row[ -1], token)",
     ),
 )
