@@ -226,6 +226,34 @@ _REQUEST_RULE = "CreateSnapshotRequest refuses the same values with its own rule
 _INTERNED = "both sides are interned string literals of the module: identical exactly when equal"
 
 EQUIVALENT: tuple[Equivalent, ...] = (
+    *(
+        Equivalent(
+            "snapstack/tokens/sqlite.py",
+            "core/NumberReplacer",
+            line,
+            "the generation only has to change at close(): every thread compares its copy with the "
+            "table's, so the start value and the step are never observed",
+        )
+        for line in ("self._generation = 0", "self._generation += 1")
+    ),
+    *(
+        Equivalent(
+            "snapstack/tokens/sqlite.py",
+            operator,
+            "if conn is not None and local.generation == self._generation:",
+            "a thread's copy is never ahead of the table's generation, so >= holds exactly when == "
+            "does; 'is' differs only past 256 closes, and then reopens a connection per call, which "
+            "answers the same",
+        )
+        for operator in ("core/ReplaceComparisonOperator_Eq_GtE", "core/ReplaceComparisonOperator_Eq_Is")
+    ),
+    Equivalent(
+        "snapstack/tokens/sqlite.py",
+        "core/ReplaceFalseWithTrue",
+        "self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False",
+        "each connection is used only by the thread that opened it (one per thread), so SQLite's "
+        "same-thread check never fires",
+    ),
     Equivalent(
         "snapstack/collector.py",
         "core/NumberReplacer",
