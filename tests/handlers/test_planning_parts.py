@@ -21,7 +21,6 @@ from snapstack.ecs.client import EcsClient, EcsConfig
 from snapstack.ecs.credentials import Credentials
 from snapstack.ecs.retry import RetryPolicy
 from snapstack.execute import DiskResult, Hold, Intent, Outcome
-from snapstack.handlers import runtime as runtime_module
 from snapstack.handlers.planning import (
     PLAN_BATCH,
     AllowList,
@@ -60,15 +59,6 @@ def disk_id(n: int) -> str:
 
 def instance_id(n: int) -> str:
     return f"i-gen-{n:05d}"
-
-
-@pytest.fixture(autouse=True)
-def no_invocation() -> Iterator[None]:
-    """Plan as no invocation: a handler test earlier in the session leaves its invocation set
-    on this thread (``runtime.prepare`` sets it for the streamed planning and never clears it)."""
-    token = runtime_module._current.set(None)
-    yield
-    runtime_module._current.reset(token)
 
 
 @pytest.fixture(scope="module")

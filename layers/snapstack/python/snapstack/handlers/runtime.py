@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextvars
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -77,8 +78,20 @@ _current: contextvars.ContextVar[Invocation | None] = contextvars.ContextVar(
 
 
 def current_invocation() -> Invocation | None:
-    """The invocation this thread is planning, if any (set by ``prepare``)."""
+    """The invocation this thread is planning, if any (set by ``prepare``, cleared when it ends)."""
     return _current.get()
+
+
+@contextmanager
+def _invocation_scope() -> Iterator[None]:
+    """Whatever ``prepare`` sets as the current invocation is undone when the block ends, so a
+    later plan in this thread (another handler run by the local tools, a test) never derives its
+    slot tokens from a finished invocation's FC service and function names."""
+    token = _current.set(None)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 class BadInput(Exception):
@@ -214,18 +227,26 @@ Planner = Callable[[Any, Runtime], Plan]
 
 
 def prepare(
+    event: Any, context: Any, *, trigger: str, function_dir: Path | None, planner: Planner
+) -> tuple[Runtime, Plan | dict[str, Any]]:
+    """Decode, validate and plan: the plan, its streamed pages listed into its lists, or the
+    bad-input summary. No CreateSnapshot call (``snapstack plan``)."""
+    with _invocation_scope():
+        return _prepare(
+            event, context, trigger=trigger, function_dir=function_dir, planner=planner, stream=False
+        )
+
+
+def _prepare(
     event: Any,
     context: Any,
     *,
     trigger: str,
     function_dir: Path | None,
     planner: Planner,
-    stream: bool = False,
+    stream: bool,
 ) -> tuple[Runtime, Plan | dict[str, Any]]:
-    """Decode, validate and plan: the plan, or the bad-input summary. No CreateSnapshot call.
-
-    A streamed plan is pulled whole into its lists unless ``stream`` (``invoke`` streams it).
-    """
+    """``prepare``; a streamed plan is left unlisted when ``stream`` (``invoke`` streams it)."""
     invocation = Invocation.from_fc(context)
     logger = bind_invocation(invocation)
     runtime = Runtime(invocation, logger, RunStats(), function_dir)
@@ -256,7 +277,15 @@ def invoke(
     event: Any, context: Any, *, trigger: str, function_dir: Path | None, planner: Planner
 ) -> dict[str, Any]:
     """Run one invocation of a handler; see the module docstring."""
-    runtime, plan = prepare(
+    with _invocation_scope():
+        return _invoke(event, context, trigger=trigger, function_dir=function_dir, planner=planner)
+
+
+def _invoke(
+    event: Any, context: Any, *, trigger: str, function_dir: Path | None, planner: Planner
+) -> dict[str, Any]:
+    """``invoke`` inside its invocation scope (the streamed plan reads the current invocation)."""
+    runtime, plan = _prepare(
         event, context, trigger=trigger, function_dir=function_dir, planner=planner, stream=True
     )
     if isinstance(plan, dict):
