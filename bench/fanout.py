@@ -46,6 +46,7 @@ from typing import Any
 from bench.harness import (
     POLICY,
     Emulator,
+    MachineLoad,
     emulator_process,
     quiet_credentials_chain,
     record,
@@ -77,6 +78,7 @@ class Run:
     throttled: int  # Throttling answers the server gave it
     lost: int  # disks with no snapshot at the end
     duplicated: int  # disks with more than one
+    load: MachineLoad  # what the rest of the machine took meanwhile
 
     @property
     def rate(self) -> float:
@@ -95,7 +97,9 @@ def _snapshots_per_disk(emu: Emulator) -> Counter[str]:
     return Counter(s["disk_id"] for s in state["snapshots"])
 
 
-def _outcome(emu: Emulator, contender: str, disks: int, wall: float, wanted: list[str]) -> Run:
+def _outcome(emu: Emulator, contender: str, disks: int, wall: float, load: MachineLoad) -> Run:
+    """What a contender did to the first ``disks`` disks of the generated fleet."""
+    wanted = [f"d-gen-{n:06d}" for n in range(disks)]
     per_disk = _snapshots_per_disk(emu)
     throttled = emu.outcomes("CreateSnapshot").get("Throttling", 0)
     return Run(
@@ -106,16 +110,18 @@ def _outcome(emu: Emulator, contender: str, disks: int, wall: float, wanted: lis
         throttled=throttled,
         lost=sum(1 for d in wanted if per_disk[d] == 0),
         duplicated=sum(1 for d in wanted if per_disk[d] > 1),
+        load=load,
     )
 
 
 def run_ours(emu: Emulator, disks: int, workdir: Path, concurrency: int) -> Run:
     """scheduled_backup over the whole fleet (a fresh token table)."""
     workdir.mkdir(parents=True)
+    meter = emu.meter()
     run = run_scheduled(
         emu, scheduled_config(SERVER_RATE, concurrency), sqlite_url(workdir), timeout=max(300, disks)
     )
-    return _outcome(emu, OURS, disks, run.wall, [f"d-gen-{n:06d}" for n in range(disks)])
+    return _outcome(emu, OURS, disks, run.wall, meter.stop())
 
 
 def _sdk() -> tuple[Any, Callable[[], Any], type[Exception]]:
@@ -157,18 +163,20 @@ def run_user(emu: Emulator, disks: int) -> Run:
                     return  # given up: the disk is lost
                 time.sleep(min(5.0, 0.2 * 2**attempt) * rng.uniform(0.5, 1.0))
 
+    meter = emu.meter()
     began = time.perf_counter()
     ids = _list_disk_ids(client)
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         list(pool.map(create, ids))
     wall = time.perf_counter() - began
-    return _outcome(emu, USER, disks, wall, [f"d-gen-{n:06d}" for n in range(disks)])
+    return _outcome(emu, USER, disks, wall, meter.stop())
 
 
 def run_sequential(emu: Emulator, disks: int) -> Run:
     """One SDK call after another on the first ``disks`` disks (a reference rate)."""
     models, runtime, sdk_error = _sdk()
     client = emu.sdk_client()
+    meter = emu.meter()
     began = time.perf_counter()
     for n in range(disks):
         with contextlib.suppress(sdk_error):  # counted from the emulator's state afterwards
@@ -176,7 +184,7 @@ def run_sequential(emu: Emulator, disks: int) -> Run:
                 models.CreateSnapshotRequest(disk_id=f"d-gen-{n:06d}"), runtime()
             )
     wall = time.perf_counter() - began
-    return _outcome(emu, SEQUENTIAL, disks, wall, [f"d-gen-{n:06d}" for n in range(disks)])
+    return _outcome(emu, SEQUENTIAL, disks, wall, meter.stop())
 
 
 def warm_up(emu: Emulator, workdir: Path) -> None:
@@ -243,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(
                         f"  {disks} disks, round {n + 1}: {contender:<20} {run.wall:7.1f} s  "
                         f"{run.rate:6.1f}/s = {run.share:6.1%}  throttled {run.throttled:4d}  "
-                        f"lost {run.lost}  duplicated {run.duplicated}",
+                        f"lost {run.lost}  duplicated {run.duplicated}  ({run.load})",
                         flush=True,
                     )
         status |= report(disks, runs)

@@ -8,6 +8,8 @@
   table; the function's per-disk log lines go to /dev/null, so they are formatted and written
   (a real cost) but do not flood the terminal. ``run_function`` does the same for any function.
 - ``record`` files one row of the summary table that ``python -m bench`` prints at the end.
+- ``LoadMeter`` measures what the rest of the machine took while a contender ran (other
+  processes' CPU, the hypervisor's steal), so a disturbed round shows itself.
 
 Everything here talks to 127.0.0.1 only.
 """
@@ -122,6 +124,47 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+@dataclass(frozen=True)
+class MachineLoad:
+    """CPU the rest of the machine used during a run, in cores (CPU seconds per wall second).
+
+    ``others``: every process but the measured ones (this benchmark and its emulator);
+    ``steal``: time the hypervisor gave this VM's vCPUs to someone else. Either above ~0.2
+    on a 2-core VM slows a rate-bound run, and more so one that needs more CPU per disk.
+    """
+
+    others: float
+    steal: float
+
+    def __str__(self) -> str:
+        return f"others {self.others:.2f} cores, steal {self.steal:.2f}"
+
+
+class LoadMeter:
+    """Measures ``MachineLoad`` from its making to ``stop``, leaving out this process and
+    ``pids`` (psutil: the kernel's ``/proc/stat`` and each measured process's own)."""
+
+    def __init__(self, *pids: int) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self._processes = [psutil.Process()] + [psutil.Process(pid) for pid in pids]
+        self._start = self._sample()
+
+    def _sample(self) -> tuple[float, float, float, float]:
+        machine = self._psutil.cpu_times()
+        busy = machine.user + machine.nice + machine.system + machine.irq + machine.softirq
+        ours = sum(sum(p.cpu_times()[:2]) for p in self._processes)
+        return time.monotonic(), busy, ours, machine.steal
+
+    def stop(self) -> MachineLoad:
+        """The load since the meter was made."""
+        end = self._sample()
+        wall = max(end[0] - self._start[0], 1e-9)
+        others = (end[1] - self._start[1]) - (end[2] - self._start[2])
+        return MachineLoad(max(0.0, others) / wall, (end[3] - self._start[3]) / wall)
+
+
 # --- the emulator in its own process ------------------------------------------------------------------
 
 
@@ -166,6 +209,10 @@ class Emulator:
                 protocol="http",
             )
         )
+
+    def meter(self) -> LoadMeter:
+        """A ``LoadMeter`` that leaves out this process and the emulator's."""
+        return LoadMeter(*([self.process.pid] if self.process is not None else []))
 
     def reset(self) -> None:
         """Back to the initial fleet and faults, counters at zero."""
