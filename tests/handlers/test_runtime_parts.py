@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
+from devkit.emulator.testing import EcsEmulator
 from snapstack.config import ConfigError
 from snapstack.ecs.errors import EcsError
 from snapstack.execute import Batch, DiskResult, Outcome
 from snapstack.handlers import runtime
+from snapstack.handlers.planning import build_intents
 from snapstack.handlers.runtime import (
     BadInput,
     DependencyUnavailable,
@@ -28,17 +30,18 @@ from snapstack.handlers.runtime import (
     current_invocation,
 )
 from snapstack.policy.model import Policy
+from snapstack.targets import Disk
 from snapstack.tokens.base import TokenTableError
 
 POLICY = Policy.model_validate({"name": "daily", "selector": {"all_disks": True}})
 
 
-def fc_context(service: str) -> Any:
+def fc_context(service: str, timeout: float = 60, credentials: Any = None) -> Any:
     return SimpleNamespace(
         request_id=f"req-{service}",
-        function=SimpleNamespace(name="scheduled_backup", timeout=60),
+        function=SimpleNamespace(name="scheduled_backup", timeout=timeout),
         service=SimpleNamespace(name=service),
-        credentials=None,
+        credentials=credentials,
         region="cn-hangzhou",
     )
 
@@ -69,14 +72,16 @@ def seen_services(outcome: str) -> tuple[list[str], Any]:
     return seen, planner
 
 
-def run(planner: Any, service: str = "stack-a") -> Any:
-    return runtime.invoke({}, fc_context(service), trigger="timer", function_dir=None, planner=planner)
+def run(planner: Any, service: str = "stack-a", timeout: float = 60, credentials: Any = None) -> Any:
+    context = fc_context(service, timeout, credentials)
+    return runtime.invoke({}, context, trigger="timer", function_dir=None, planner=planner)
 
 
 def test_the_invocation_is_current_while_planned_and_streamed_and_cleared_after():
     seen, planner = seen_services("plan")
     summary = run(planner)
     assert summary["ok"] is True and summary["created"] == 0
+    assert "listing_stopped" not in summary
     assert seen == ["stack-a", "stack-a"]  # the planner, then the streamed pages
     assert current_invocation() is None
 
@@ -246,3 +251,46 @@ def test_an_incomplete_run_says_how_many_disks_wait_and_whether_listing_stopped(
         summary["listing_stopped"] = True
     error = IncompleteRun(summary)
     assert (str(error), error.summary) == (message, summary)
+
+
+def test_an_invocation_too_near_its_deadline_lists_no_further_and_says_so(monkeypatch, tmp_path):
+    """FC gives the invocation 1 s: under the executor's start margin. The page listed before
+    the executor began is still reported (its disks deferred, with no call), no further page is
+    listed, and the run is incomplete (FC delivers it again)."""
+    disks = [Disk(disk_id=f"d-{n}", instance_id="i-1") for n in range(3)]
+    intents, _ = build_intents(POLICY, disks, trigger="timer", slot_parts={"slot": "s1"}, slot="20261127")
+    listed: list[int] = []
+
+    def pages() -> Iterator[Batch]:
+        for n in range(3):
+            listed.append(n)
+            yield Batch([intents[n]])
+
+    with EcsEmulator() as emulator:
+        monkeypatch.setenv("SNAPSTACK_TOKEN_TABLE", f"sqlite:///{tmp_path}/tokens.db")
+        monkeypatch.setenv("SNAPSTACK_ECS_ENDPOINT", emulator.endpoint)
+        monkeypatch.setenv("SNAPSTACK_ECS_PROTOCOL", "http")
+        with pytest.raises(IncompleteRun) as caught:
+            run(lambda event, rt: Plan(POLICY, pages=pages()), timeout=1, credentials=emulator.credentials)
+        assert emulator.calls("CreateSnapshot") == 0
+    summary = caught.value.summary
+    assert (summary["listing_stopped"], summary["created"], summary["deferred"], listed) == (True, 0, 1, [0])
+    assert [(d["disk_id"], d["error_code"]) for d in summary["disks"]] == [("d-0", "Invocation.TimeUp")]
+    assert summary["notes"] == [
+        "stopped listing after 1 disk(s): too little time left in this invocation; the next "
+        "delivery lists again and settles what the token table records as done without working on it"
+    ]
+
+
+def test_the_metrics_count_each_outcome_and_in_progress_disks_as_deduplicated(monkeypatch, capsys):
+    """In progress elsewhere is a duplicate delivery too: SnapshotsDeduplicated adds both."""
+    monkeypatch.setenv("SNAPSTACK_RETRY_INCOMPLETE", "false")
+    outcomes = [Outcome.DEDUPLICATED] * 2 + [Outcome.IN_PROGRESS] + [Outcome.SKIPPED] * 3
+    batch = Batch(
+        results=[DiskResult(disk_id=f"d-{n}", outcome=o, token=f"ss2-{n}") for n, o in enumerate(outcomes)]
+    )
+    capsys.readouterr()
+    run(streaming(batch))
+    (line,) = [line for line in log_lines(capsys.readouterr().out) if "_aws" in line]
+    counts = {name: line[name] for name in ("SnapshotsDeduplicated", "SnapshotsSkipped", "SnapshotsCreated")}
+    assert counts == {"SnapshotsDeduplicated": 3.0, "SnapshotsSkipped": 3.0, "SnapshotsCreated": 0.0}

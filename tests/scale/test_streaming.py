@@ -151,6 +151,31 @@ def test_the_next_page_is_listed_while_the_first_one_is_created(fleet_emulator, 
     assert Counter(r.outcome for r in results) == {Outcome.CREATED: 300}
 
 
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_page_listed_before_the_deadline_is_reported_and_no_further_page_is_listed(
+    fleet_emulator, tmp_path, concurrency
+):
+    """The caller listed a page, then time ran out: that page's disks are deferred (no call), and
+    the stream stops before listing the next page."""
+    clock = Clock()
+    executor = executor_for(fleet_emulator, tmp_path, Deadline(4, clock=clock))  # under the start margin
+    first, *rest = pages_of_intents(3, 5)
+    pulled: list[int] = []
+
+    def batches() -> Iterator[Batch]:
+        for n, page in enumerate(rest):
+            pulled.append(n)
+            yield Batch(page)
+
+    results: list[DiskResult] = []
+    executor.stream(batches(), concurrency, lambda r, _i: results.append(r), listed=Batch(first))
+    assert executor.halted == "too little time left in this invocation" and pulled == []
+    assert sorted((r.disk_id, r.outcome, r.error_code) for r in results) == [
+        (i.disk_id, Outcome.DEFERRED, "Invocation.TimeUp") for i in first
+    ]
+    assert fleet_emulator.calls("CreateSnapshot") == 0
+
+
 def test_the_deadline_stops_the_listing_and_the_next_delivery_finishes(fleet_emulator, tmp_path):
     clock = Clock()
     executor = executor_for(fleet_emulator, tmp_path, Deadline(600, clock=clock))

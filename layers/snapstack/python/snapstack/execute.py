@@ -282,7 +282,9 @@ class Executor:
         self.stream(batches, concurrency, keep)
         return [results[n] if n in results else self.run_one(i) for n, i in enumerate(given)]
 
-    def stream(self, batches: Iterable[Batch], concurrency: int, sink: Sink) -> None:
+    def stream(
+        self, batches: Iterable[Batch], concurrency: int, sink: Sink, *, listed: Batch | None = None
+    ) -> None:
         """Work through ``batches`` (see the module docstring); each decided disk goes to ``sink``.
 
         The next batch is pulled (listed and planned, when ``batches`` is a planner's stream)
@@ -290,11 +292,15 @@ class Executor:
         thread, in order. Raises what pulling a batch raised (a listing that failed), after the
         intents already started have finished and reached ``sink``. The garbage collector is
         tuned while it runs (``collector.py``: its pauses stop every worker).
+
+        ``listed``: a batch the caller pulled already. It is worked first, also when the
+        invocation must stop (each of its intents then defers itself), so no disk that was
+        listed goes unreported; the stop only keeps further pages from being listed.
         """
         workers = max(1, concurrency)
         with tuned_collector():
             if workers == 1:
-                for batch in self._until_halted(batches):
+                for batch in self._until_halted(batches, listed):
                     for intent in self._open(batch, sink):
                         sink(self.run_one(intent), intent)
                 return
@@ -310,7 +316,7 @@ class Executor:
                     room.release()
 
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snapstack") as pool:
-                for batch in self._until_halted(batches):
+                for batch in self._until_halted(batches, listed):
                     for intent in self._open(batch, sink):
                         room.acquire()
                         if broken:
@@ -349,10 +355,13 @@ class Executor:
 
     # -- the protocol --------------------------------------------------------------------------------
 
-    def _until_halted(self, batches: Iterable[Batch]) -> Iterator[Batch]:
-        """``batches`` until the invocation must stop: then no further page is listed."""
+    def _until_halted(self, batches: Iterable[Batch], listed: Batch | None) -> Iterator[Batch]:
+        """``listed``, then ``batches`` until the invocation must stop: then no further page is
+        listed."""
         source = iter(batches)
         try:
+            if listed is not None:
+                yield listed
             while True:
                 why = self.stopping
                 if why is not None:

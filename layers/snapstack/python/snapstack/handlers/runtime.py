@@ -39,7 +39,6 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -367,7 +366,7 @@ def _execute(runtime: Runtime, plan: Plan, trigger: str, tally: Tally) -> Execut
             first = next(batches, None)
         if first is None:
             return made[0] if made else None
-        executor().stream(chain([first], batches), plan.policy.concurrency, tally.add)
+        executor().stream(batches, plan.policy.concurrency, tally.add, listed=first)
     except (EcsError, TokenTableError, DependencyUnavailable) as exc:
         if not tally.total:
             logger.error(
