@@ -675,6 +675,33 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "InstanceStates.attach returns one disk per disk it is given: the two slices are always as "
         "long, so zip's strict check never fires",
     ),
+    *(
+        Equivalent(
+            "snapstack/handlers/runtime.py",
+            "core/ReplaceBinaryOperator_Mul_Div",
+            line,
+            "every call (the handlers, devkit's plan command, invoke, _invoke's _metrics) passes "
+            "the parameters after the marker by keyword: a positional-only marker in place of the "
+            "keyword-only one accepts the same calls",
+        )
+        for line in (
+            "event: Any, context: Any, *, trigger: str, function_dir: Path | None, planner: Planner",
+            "*,",
+        )
+    ),
+    *(
+        Equivalent(
+            "snapstack/handlers/runtime.py",
+            "core/NumberReplacer",
+            line,
+            "made holds at most one executor (executor() appends only when it is empty): [0] and [-1] are it",
+            mutant,
+        )
+        for line, mutant in (
+            ("return made[0] if made else None", "return made[ -1] if made else None"),
+            ("return made[0]", "return made[ -1]"),
+        )
+    ),
     Equivalent(
         "snapstack/handlers/prune.py",
         "core/ReplaceComparisonOperator_Eq_LtE",
