@@ -294,3 +294,37 @@ def test_the_metrics_count_each_outcome_and_in_progress_disks_as_deduplicated(mo
     (line,) = [line for line in log_lines(capsys.readouterr().out) if "_aws" in line]
     counts = {name: line[name] for name in ("SnapshotsDeduplicated", "SnapshotsSkipped", "SnapshotsCreated")}
     assert counts == {"SnapshotsDeduplicated": 3.0, "SnapshotsSkipped": 3.0, "SnapshotsCreated": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("setting", "deliveries"),
+    [(None, 4), ("", 4), ("1", 1), ("2", 2), ("12", 12), ("0", None), ("-1", None), ("x", None)],
+)
+def test_max_deliveries_is_a_whole_number_of_at_least_one(setting, deliveries):
+    env = {} if setting is None else {"SNAPSTACK_MAX_DELIVERIES": setting}
+    if deliveries is None:
+        with pytest.raises(ConfigError) as caught:
+            runtime.max_deliveries(env)
+        assert (caught.value.field, caught.value.rule) == (
+            "SNAPSTACK_MAX_DELIVERIES",
+            f"must be a whole number >= 1 (got {setting!r})",
+        )
+    else:
+        assert runtime.max_deliveries(env) == deliveries
+
+
+@pytest.mark.parametrize(
+    ("setting", "disks"),
+    [(None, 1000), ("", 1000), ("0", 0), ("1", 1), ("250", 250), ("-1", None), ("1.5", None)],
+)
+def test_summary_disks_is_a_whole_number(setting, disks):
+    env = {} if setting is None else {"SNAPSTACK_SUMMARY_DISKS": setting}
+    if disks is None:
+        with pytest.raises(ConfigError) as caught:
+            runtime.summary_disks(env)
+        assert (caught.value.field, caught.value.rule) == (
+            "SNAPSTACK_SUMMARY_DISKS",
+            f"must be a whole number >= 0 (got {setting!r})",
+        )
+    else:
+        assert runtime.summary_disks(env) == disks
