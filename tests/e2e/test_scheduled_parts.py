@@ -3,6 +3,8 @@ snapshot name shows for each period, and the "selected no disks" note only when 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .conftest import ours, timer_event
@@ -38,3 +40,22 @@ def test_the_inline_allow_list_narrows_only_inline_policies(run, emulator, confi
     inline = {"name": "adhoc", "selector": {"disk_ids": [DISK, other]}}
     summary = run("scheduled_backup", timer_event(policy=inline)).summary
     assert {d["disk_id"]: d["outcome"] for d in summary["disks"]} == {DISK: "denied", other: "created"}
+
+
+def test_the_throttled_metric_counts_both_throttling_codes(run, emulator, config_json, capfd):
+    """Every Throttling answer a retry later got past counts: the API-wide and the per-user code."""
+    emulator.faults.configure(
+        {
+            "apis": {
+                "CreateSnapshot": {
+                    "errors": [{"code": "Throttling", "times": 2}, {"code": "Throttling.User", "times": 1}]
+                }
+            }
+        }
+    )
+    config_json({"policies": [{"name": "p", "selector": {"disk_ids": [DISK]}}]})
+    capfd.readouterr()
+    assert run("scheduled_backup", timer_event(policy="p")).summary["created"] == 1
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
+    assert [(line["Throttled"], line["SnapshotsCreated"]) for line in lines if "_aws" in line] == [(3.0, 1.0)]
+    assert emulator.calls("CreateSnapshot") == 4  # two Throttling, one Throttling.User, the create

@@ -16,7 +16,7 @@ import pytest
 
 from devkit.emulator.testing import EcsEmulator
 from snapstack.config import ConfigError
-from snapstack.ecs.errors import EcsError
+from snapstack.ecs.errors import EcsError, InvalidRequest, Violation
 from snapstack.execute import Batch, DiskResult, Outcome
 from snapstack.handlers import runtime
 from snapstack.handlers.planning import build_intents
@@ -65,6 +65,10 @@ def seen_services(outcome: str) -> tuple[list[str], Any]:
             raise BadInput("event", "policy", "must name a policy")
         if outcome == "config error":
             raise ConfigError("SNAPSTACK_CONFIG", "policies", "not usable")
+        if outcome == "invalid request":
+            raise InvalidRequest(
+                [Violation("Description", "must be 2-256 characters", "InvalidDescription.Malformed")]
+            )
         if outcome == "ecs error":
             raise EcsError("ServiceUnavailable", "The request has failed due to a temporary failure.")
         return Plan(POLICY, pages=pages())
@@ -86,10 +90,10 @@ def test_the_invocation_is_current_while_planned_and_streamed_and_cleared_after(
     assert current_invocation() is None
 
 
-@pytest.mark.parametrize("outcome", ["bad input", "config error", "ecs error"])
+@pytest.mark.parametrize("outcome", ["bad input", "invalid request", "config error", "ecs error"])
 def test_an_invocation_that_ends_early_is_cleared_too(outcome):
     seen, planner = seen_services(outcome)
-    if outcome == "bad input":
+    if outcome in {"bad input", "invalid request"}:
         assert run(planner)["ok"] is False
     else:
         with pytest.raises((ConfigError, EcsError)):
@@ -124,11 +128,28 @@ def log_lines(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def test_bad_input_returns_a_summary_of_nothing_done_and_logs_the_field_and_the_rule(capsys):
-    _, planner = seen_services("bad input")
+@pytest.mark.parametrize(
+    ("outcome", "error"),
+    [
+        (
+            "bad input",
+            {"error_code": "BadInput", "source": "event", "field": "policy", "rule": "must name a policy"},
+        ),
+        (
+            "invalid request",
+            {
+                "error_code": "InvalidDescription.Malformed",
+                "source": "request",
+                "field": "Description",
+                "rule": "must be 2-256 characters",
+            },
+        ),
+    ],
+)
+def test_bad_input_returns_a_summary_of_nothing_done_and_logs_the_field_and_the_rule(capsys, outcome, error):
+    _, planner = seen_services(outcome)
     capsys.readouterr()
     summary = run(planner)
-    error = {"error_code": "BadInput", "source": "event", "field": "policy", "rule": "must name a policy"}
     assert summary == {
         "ok": False,
         "request_id": "req-stack-a",
@@ -222,7 +243,7 @@ def test_listing_that_fails_after_a_decided_disk_fails_the_invocation_with_the_s
     assert (line["alert"], line["error_code"]) == ("InvocationFailed", code)
 
 
-@pytest.mark.parametrize("setting", [None, "true", "TRUE", "false", "False"])
+@pytest.mark.parametrize("setting", [None, "true", "TRUE", "0", "no", "false", "False"])
 def test_deferred_disks_make_fc_deliver_again_unless_told_not_to(monkeypatch, setting):
     if setting is None:
         monkeypatch.delenv("SNAPSTACK_RETRY_INCOMPLETE", raising=False)
