@@ -675,6 +675,12 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "InstanceStates.attach returns one disk per disk it is given: the two slices are always as "
         "long, so zip's strict check never fires",
     ),
+    Equivalent(
+        "snapstack/handlers/runtime.py",
+        "core/AddNot",
+        "if TYPE_CHECKING:",
+        "the imports it guards are for annotations only; importing them at run time changes nothing",
+    ),
     *(
         Equivalent(
             "snapstack/handlers/runtime.py",
