@@ -31,7 +31,7 @@ from snapstack.handlers.runtime import (
 )
 from snapstack.policy.model import Policy
 from snapstack.targets import Disk
-from snapstack.tokens.base import TokenTableError
+from snapstack.tokens.base import ClaimOutcome, TokenTableError
 
 POLICY = Policy.model_validate({"name": "daily", "selector": {"all_disks": True}})
 
@@ -238,6 +238,7 @@ def test_listing_that_fails_after_a_decided_disk_fails_the_invocation_with_the_s
     assert caught.value.code == code
     summary = caught.value.summary
     assert (summary["skipped"], summary["notes"]) == (1, [f"listing failed after 1 disk(s): {error}"])
+    assert "listing_stopped" not in summary  # it failed; it was not stopped at the deadline
     (line,) = errors(capsys.readouterr().out)
     assert line["message"] == "listing failed mid-run: FC retries the event"
     assert (line["alert"], line["error_code"]) == ("InvocationFailed", code)
@@ -349,3 +350,13 @@ def test_summary_disks_is_a_whole_number(setting, disks):
         )
     else:
         assert runtime.summary_disks(env) == disks
+
+
+def test_a_token_table_opened_with_no_credentials_anywhere_keeps_its_own(monkeypatch, tmp_path):
+    """SQLite needs none: an invocation with no credentials in its context or environment still
+    gets its table (``snapstack plan`` on a laptop; a planner's cooldown read)."""
+    for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SNAPSTACK_TOKEN_TABLE", f"sqlite:///{tmp_path}/tokens.db")
+    table = runtime.invocation_table(runtime.Invocation.from_fc(fc_context("stack-a")))
+    assert table.claim("ss2-a", "owner").outcome is ClaimOutcome.CLAIMED

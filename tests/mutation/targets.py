@@ -686,12 +686,13 @@ EQUIVALENT: tuple[Equivalent, ...] = (
             "snapstack/handlers/runtime.py",
             "core/ReplaceBinaryOperator_Mul_Div",
             line,
-            "every call (the handlers, devkit's plan command, invoke, _invoke's _metrics) passes "
+            "every call (the handlers, devkit's plan command, invoke, summarise's, _metrics') passes "
             "the parameters after the marker by keyword: a positional-only marker in place of the "
             "keyword-only one accepts the same calls",
         )
         for line in (
             "event: Any, context: Any, *, trigger: str, function_dir: Path | None, planner: Planner",
+            "invocation: Invocation, trigger: str, plan: Plan, tally: Tally, *, listing_stopped: bool = False",
             "*,",
         )
     ),
