@@ -692,7 +692,8 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         )
         for line in (
             "event: Any, context: Any, *, trigger: str, function_dir: Path | None, planner: Planner",
-            "invocation: Invocation, trigger: str, plan: Plan, tally: Tally, *, listing_stopped: bool = False",
+            "invocation: Invocation, trigger: str, plan: Plan, tally: Tally, *, "
+            "listing_stopped: bool = False",
             "*,",
         )
     ),
