@@ -809,6 +809,13 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     Equivalent(
         "snapstack/handlers/alarm.py",
+        "core/ReplaceComparisonOperator_Eq_GtE",
+        'shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)',
+        "a span's end starts at its start and only grows (indexes are sorted): it is never below "
+        "the start, so >= holds exactly when ==",
+    ),
+    Equivalent(
+        "snapstack/handlers/alarm.py",
         "core/ReplaceComparisonOperator_Eq_Is",
         'shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)',
         "a span starts as [index, index], one object twice, and its end is only ever replaced by a "
