@@ -827,6 +827,26 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "edge, so < and <= answer alike",
     ),
     Equivalent(
+        "snapstack/handlers/cooldown.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
+        "*,",
+        "every caller passes the table by position and the rest by keyword: a positional-only "
+        "marker in place of the keyword-only one accepts the same calls",
+    ),
+    Equivalent(
+        "snapstack/handlers/cooldown.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        'if verdict[-1] == "capped" or window is None:',
+        "a verdict is 'joined', 'opened' or 'capped' (the module's literals): only 'capped' sorts "
+        "<= 'capped'",
+    ),
+    Equivalent(
+        "snapstack/handlers/cooldown.py",
+        "core/ReplaceComparisonOperator_Eq_Is",
+        'if verdict[-1] == "capped" or window is None:',
+        "every verdict is one of the module's string literals, interned like this one: 'is' decides as ==",
+    ),
+    Equivalent(
         "snapstack/handlers/scheduled.py",
         "core/NumberReplacer",
         "return config.policies[0]",
