@@ -185,7 +185,11 @@ MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/reconcile/inventory.py": ("tests/operate/test_rpo.py",),
     "snapstack/reconcile/rpo.py": ("tests/operate/test_rpo.py",),
     "snapstack/reconcile/redrive.py": _RECONCILE,
-    "snapstack/handlers/reconciler.py": ("tests/operate/test_parts.py", *_RECONCILE),
+    "snapstack/handlers/reconciler.py": (
+        "tests/operate/test_parts.py",
+        "tests/operate/test_rpo.py",  # the RPO check's summary, log lines and metrics
+        *_RECONCILE,
+    ),
 }
 
 #: Directories and files whose every module must be in ``MODULES`` (the issue's "core").
@@ -845,6 +849,54 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "core/ReplaceComparisonOperator_Eq_Is",
         'if verdict[-1] == "capped" or window is None:',
         "every verdict is one of the module's string literals, interned like this one: 'is' decides as ==",
+    ),
+    Equivalent(
+        "snapstack/handlers/reconciler.py",
+        "core/AddNot",
+        "if TYPE_CHECKING:",
+        "the imports it guards are for annotations only; importing them at run time changes nothing",
+    ),
+    *(
+        Equivalent(
+            "snapstack/handlers/reconciler.py",
+            operator,
+            'if isinstance(data, dict) and set(data) <= {"policy", "policies"} and len(data) == 1:',
+            "a one-key set is never both keys, so < and != decide as <= (and 'is not' as !=); a dict "
+            "the line then lets through with another key, or none, reads as None, which the next "
+            "lines refuse with the same rule as the dict itself",
+            mutant,
+        )
+        for operator, mutant in (
+            (
+                "core/ReplaceComparisonOperator_LtE_Lt",
+                'if isinstance(data, dict) and set(data) < {"policy", "policies"} and len(data) == 1:',
+            ),
+            (
+                "core/ReplaceComparisonOperator_LtE_NotEq",
+                'if isinstance(data, dict) and set(data) != {"policy", "policies"} and len(data) == 1:',
+            ),
+            (
+                "core/ReplaceComparisonOperator_LtE_IsNot",
+                'if isinstance(data, dict) and set(data) is not {"policy", "policies"} and len(data) == 1:',
+            ),
+            (
+                "core/ReplaceComparisonOperator_Eq_LtE",
+                'if isinstance(data, dict) and set(data) <= {"policy", "policies"} and len(data) <= 1:',
+            ),
+        )
+    ),
+    *(
+        Equivalent(
+            "snapstack/handlers/reconciler.py",
+            "core/ReplaceComparisonOperator_NotEq_IsNot",
+            line,
+            "a verdict is always one of reconcile/rpo.py's three constants (OK, BREACH, NOT_CHECKED): "
+            "'is not' decides as !=",
+        )
+        for line in (
+            '"checked": sum(d.verdict != rpo.NOT_CHECKED for d in p.disks),',
+            '"RpoDisksChecked": sum(d.verdict != rpo.NOT_CHECKED for d in policy.disks),',
+        )
     ),
     Equivalent(
         "snapstack/handlers/scheduled.py",
