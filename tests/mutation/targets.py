@@ -185,7 +185,11 @@ MODULES: dict[str, tuple[str, ...]] = {
     "snapstack/reconcile/inventory.py": ("tests/operate/test_rpo.py",),
     "snapstack/reconcile/rpo.py": ("tests/operate/test_rpo.py",),
     "snapstack/reconcile/redrive.py": _RECONCILE,
-    "snapstack/handlers/reconciler.py": ("tests/operate/test_parts.py", *_RECONCILE),
+    "snapstack/handlers/reconciler.py": (
+        "tests/operate/test_parts.py",
+        "tests/operate/test_rpo.py",  # the RPO check's summary, log lines and metrics
+        *_RECONCILE,
+    ),
 }
 
 #: Directories and files whose every module must be in ``MODULES`` (the issue's "core").
@@ -867,6 +871,74 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "if not now - _BEHIND <= signal.occurred_at <= now + _AHEAD:",
         "now is the wall clock (microseconds) at the check: no alarm time can land exactly on either "
         "edge, so < and <= answer alike",
+    ),
+    Equivalent(
+        "snapstack/handlers/cooldown.py",
+        "core/ReplaceBinaryOperator_Mul_Div",
+        "*,",
+        "every caller passes the table by position and the rest by keyword: a positional-only "
+        "marker in place of the keyword-only one accepts the same calls",
+    ),
+    Equivalent(
+        "snapstack/handlers/cooldown.py",
+        "core/ReplaceComparisonOperator_Eq_LtE",
+        'if verdict[-1] == "capped" or window is None:',
+        "a verdict is 'joined', 'opened' or 'capped' (the module's literals): only 'capped' sorts "
+        "<= 'capped'",
+    ),
+    Equivalent(
+        "snapstack/handlers/cooldown.py",
+        "core/ReplaceComparisonOperator_Eq_Is",
+        'if verdict[-1] == "capped" or window is None:',
+        "every verdict is one of the module's string literals, interned like this one: 'is' decides as ==",
+    ),
+    Equivalent(
+        "snapstack/handlers/reconciler.py",
+        "core/AddNot",
+        "if TYPE_CHECKING:",
+        "the imports it guards are for annotations only; importing them at run time changes nothing",
+    ),
+    *(
+        Equivalent(
+            "snapstack/handlers/reconciler.py",
+            operator,
+            'if isinstance(data, dict) and set(data) <= {"policy", "policies"} and len(data) == 1:',
+            "a one-key set is never both keys, so < and != decide as <= (and 'is not' as !=); a dict "
+            "the line then lets through with another key, or none, reads as None, which the next "
+            "lines refuse with the same rule as the dict itself",
+            mutant,
+        )
+        for operator, mutant in (
+            (
+                "core/ReplaceComparisonOperator_LtE_Lt",
+                'if isinstance(data, dict) and set(data) < {"policy", "policies"} and len(data) == 1:',
+            ),
+            (
+                "core/ReplaceComparisonOperator_LtE_NotEq",
+                'if isinstance(data, dict) and set(data) != {"policy", "policies"} and len(data) == 1:',
+            ),
+            (
+                "core/ReplaceComparisonOperator_LtE_IsNot",
+                'if isinstance(data, dict) and set(data) is not {"policy", "policies"} and len(data) == 1:',
+            ),
+            (
+                "core/ReplaceComparisonOperator_Eq_LtE",
+                'if isinstance(data, dict) and set(data) <= {"policy", "policies"} and len(data) <= 1:',
+            ),
+        )
+    ),
+    *(
+        Equivalent(
+            "snapstack/handlers/reconciler.py",
+            "core/ReplaceComparisonOperator_NotEq_IsNot",
+            line,
+            "a verdict is always one of reconcile/rpo.py's three constants (OK, BREACH, NOT_CHECKED): "
+            "'is not' decides as !=",
+        )
+        for line in (
+            '"checked": sum(d.verdict != rpo.NOT_CHECKED for d in p.disks),',
+            '"RpoDisksChecked": sum(d.verdict != rpo.NOT_CHECKED for d in policy.disks),',
+        )
     ),
     Equivalent(
         "snapstack/handlers/scheduled.py",

@@ -134,14 +134,21 @@ def test_a_record_carries_the_whole_request_and_the_deadline(world: World) -> No
     assert slot.deadline == datetime(2024, 6, 2, 1, tzinfo=timezone.utc).timestamp()  # day end + 1 h
 
 
-def test_a_bad_timer_payload_is_bad_input_with_no_ecs_call(
-    world: World, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("queue", "payload", "refused"),
+    [("", json.dumps({"policy": "hourly"}), ("policy", "hourly")),
+     ("https://mns.example.com/failed", "", ("SNAPSTACK_FAILURE_QUEUE", "mns://HOST/QUEUE"))],
+)  # fmt: skip
+def test_a_bad_timer_payload_or_queue_url_is_bad_input_with_no_ecs_call(
+    world: World, capsys: pytest.CaptureFixture[str], queue: str, payload: str, refused: tuple[str, str]
 ) -> None:
+    field, named = refused
     world.configure(policy("daily", DISK))
+    world.monkeypatch.setenv("SNAPSTACK_FAILURE_QUEUE", queue)
     capsys.readouterr()
-    result = world.invoke("reconciler", json.dumps({"policy": "hourly"}))
+    result = world.invoke("reconciler", payload)
     assert result.summary is not None and result.summary["ok"] is False
-    assert result.summary["error"]["field"] == "policy" and "hourly" in result.summary["error"]["rule"]
+    assert result.summary["error"]["field"] == field and named in result.summary["error"]["rule"]
     errors = [line for line in capsys.readouterr().out.splitlines() if '"level":"ERROR"' in line]
     assert len(errors) == 1
     assert sum(entry["total"] for entry in world.emulator.counters.to_dict().values()) == 0
@@ -150,7 +157,7 @@ def test_a_bad_timer_payload_is_bad_input_with_no_ecs_call(
 @pytest.mark.parametrize(
     ("payload", "chosen"),
     [("", ["daily", "weekly"]), ("weekly", ["weekly"]), ('{"policy": "daily"}', ["daily"]),
-     ('{"policies": ["weekly", "daily"]}', ["weekly", "daily"])],
+     ('{"policies": ["weekly", "daily"]}', ["weekly", "daily"]), ('["weekly"]', ["weekly"])],
 )  # fmt: skip
 def test_the_payload_narrows_the_rpo_check(payload: str, chosen: list[str]) -> None:
     from snapstack.handlers.reconciler import chosen_policies
@@ -159,7 +166,11 @@ def test_the_payload_narrows_the_rpo_check(payload: str, chosen: list[str]) -> N
     assert [p.name for p in chosen_policies(config, payload)] == chosen
 
 
-@pytest.mark.parametrize("payload", ['{"policy": "daily", "extra": 1}', "[]", '{"policies": [1]}', "{}"])
+@pytest.mark.parametrize(
+    "payload",
+    ['{"policy": "daily", "extra": 1}', '{"policy": "daily", "policies": ["daily"]}', "[]",
+     '{"policies": [1]}', "{}"],
+)  # fmt: skip
 def test_a_payload_that_names_no_policy_is_refused(payload: str) -> None:
     from snapstack.handlers.reconciler import chosen_policies
     from snapstack.handlers.runtime import BadInput

@@ -70,6 +70,29 @@ def test_two_policies_on_one_disk_end_with_both_snapshots(world: World) -> None:
     assert len(ours(world.emulator)) == 2
 
 
+def test_a_run_counts_both_kinds_of_throttling_and_reads_no_queue_when_none_is_set(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.configure(policy("daily", DISK))
+    world.monkeypatch.setenv("SNAPSTACK_RETRY_MAX_ATTEMPTS", "1")
+    world.emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": [{"code": "Throttling"}]}}})
+    assert world.backup("daily").incomplete  # the slot stays open for the reconciler
+    world.monkeypatch.delenv("SNAPSTACK_RETRY_MAX_ATTEMPTS")
+    throttled = [{"code": "Throttling", "times": 1}, {"code": "Throttling.User", "times": 1}]
+    world.emulator.faults.configure({"apis": {"CreateSnapshot": {"errors": throttled}}})
+    capsys.readouterr()
+
+    run = world.reconcile()
+
+    (row,) = run["disks"]
+    assert (run["ok"], run["failure_queue"], row["verdict"]) == (True, None, "repaired")
+    assert None not in row.values()  # a row names what it has, and only that
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    (metrics,) = [entry for entry in logged if "SlotsOpen" in entry]
+    assert (metrics["SlotsRepaired"], metrics["Throttled"]) == (1.0, 2.0)  # one of each kind, then made
+    assert (metrics["FailureQueueMessages"], metrics["FailedInvocations"]) == (0.0, 0.0)
+
+
 def test_a_snapshot_that_fails_at_ecs_is_retried_once_in_its_slot(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -81,6 +81,7 @@ def test_an_rpo_breach_is_reported_with_the_right_disk_and_age(
     run = world.reconcile()
 
     (breach,) = run["rpo"]["breaches"]
+    assert run["ok"] is True and run["errors"] == []  # a breach is news, not a failed run
     assert (breach["policy"], breach["disk_id"]) == ("daily", B)
     assert (breach["age_seconds"], breach["rpo_seconds"]) == (32 * HOUR, 30 * HOUR)
     assert (breach["last_snapshot_id"], breach["last_snapshot_time"]) == (
@@ -92,6 +93,7 @@ def test_an_rpo_breach_is_reported_with_the_right_disk_and_age(
     ]
     assert run["notes"] == [f"RPO breach: daily {B}: {breach['reason']}"]
     lines = logged(capsys.readouterr().out)
+    assert [entry["message"] for entry in lines if entry.get("level") == "ERROR"] == ["RPO breach"]
     (error,) = [entry for entry in lines if entry.get("alert") == "RpoBreach"]
     assert (error["level"], error["disk_id"], error["policy"], error["age_seconds"]) == (
         "ERROR",
@@ -101,8 +103,10 @@ def test_an_rpo_breach_is_reported_with_the_right_disk_and_age(
     )
     (metric,) = [entry for entry in lines if "RpoBreachAgeSeconds" in entry]
     assert (metric["disk_id"], metric["policy"], metric["RpoBreachAgeSeconds"]) == (B, "daily", 32.0 * HOUR)
+    assert metric["RpoBreach"] == 1.0  # one blob per breach, each counting one
     (per_policy,) = [entry for entry in lines if "RpoBreaches" in entry]
     assert (per_policy["RpoBreaches"], per_policy["RpoWorstAgeSeconds"]) == (1.0, 32.0 * HOUR)
+    assert (per_policy["RpoDisksChecked"], per_policy["RpoCheckErrors"]) == (2.0, 0.0)
 
 
 def test_the_report_shows_the_breach_and_the_failure_with_its_reason(
@@ -185,8 +189,35 @@ def test_a_disk_without_a_snapshot_gets_one_rpo_from_its_creation_and_never_star
     never_started = "d-batch-01-system"  # its instance was never started: nothing to back up
     world.configure(policy("daily", A, never_started, time_zone="UTC"))  # RPO: 1 d + 6 h
     world.advance(30 * HOUR)
-    assert world.reconcile()["rpo"]["breaches"] == []
+    within = world.reconcile()["rpo"]
+    assert within["breaches"] == [] and within["policies"][0]["checked"] == 1  # the never-started one is not
     world.advance(1)
     (breach,) = world.reconcile()["rpo"]["breaches"]
     assert (breach["disk_id"], breach["age_seconds"]) == (A, 30 * HOUR + 1)
     assert "no accomplished snapshot of this policy; the disk is 1d6h old" in breach["reason"]
+    assert not {"last_snapshot_id", "last_snapshot_time"} & set(breach)  # none to name
+
+
+def test_a_policy_whose_disks_cannot_be_read_fails_the_run_after_the_others_are_checked(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.configure(policy("daily", A, time_zone="UTC"), policy("web2", B, time_zone="UTC"))
+    world.emulator.faults.configure(
+        {"apis": {"DescribeDisks": {"errors": [{"code": "Forbidden.RAM", "match": {"DiskIds": f'["{B}"]'}}]}}}
+    )
+    capsys.readouterr()
+
+    result = world.invoke("reconciler")
+
+    assert result.incomplete and result.summary is not None
+    daily, web2 = result.summary["rpo"]["policies"]
+    assert (daily["policy"], daily["checked"], "error" in daily) == ("daily", 1, False)
+    assert (web2["policy"], web2["checked"], web2["error"].split(":")[0]) == ("web2", 0, "Forbidden.RAM")
+    assert result.summary["errors"] == [f"policy web2: {web2['error']}"]
+    lines = logged(capsys.readouterr().out)
+    unreadable = "RPO check could not read the policy's disks"
+    (unread,) = [entry for entry in lines if entry.get("message") == unreadable]
+    assert (unread["level"], unread["policy"], unread["error"]) == ("ERROR", "web2", web2["error"])
+    checks = {entry["policy"]: entry for entry in lines if "RpoCheckErrors" in entry}
+    assert {name: entry["RpoCheckErrors"] for name, entry in checks.items()} == {"daily": 0.0, "web2": 1.0}
+    assert (checks["daily"]["RpoDisksChecked"], checks["web2"]["RpoDisksChecked"]) == (1.0, 0.0)
