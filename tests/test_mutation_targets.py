@@ -118,5 +118,7 @@ def test_a_mutant_runs_the_tests_that_ran_its_statement_or_else_the_whole_list(t
     assert timed.tests_for(1) == ["tests/t.py::test_small[1]", "tests/t.py::test_big"]
     assert timed.tests_for(5) == ["tests/t.py::test_small[1]", "tests/t.py::test_big"]
     assert selection.tests_for(12) is None  # no test ran it in-process: the whole list
-    # A signature (a default, `*`) runs at import, but only calls see it: the tests that ran the body.
-    assert selection.tests_for(16) == ["tests/t.py::test_big"]
+    # A signature (a default, `*`) runs at import, but only calls see it: the tests that ran the
+    # body first, then every other one (a call the `*` refuses never runs the body).
+    assert timed.tests_for(16) == ["tests/t.py::test_big", "tests/t.py::test_small[1]"]
+    assert selection.tests_for(16) is None  # durations unknown: the whole list

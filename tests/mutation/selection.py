@@ -10,7 +10,8 @@ statement no test covered in-process gets the module's whole list (it may run in
 test starts, which coverage does not follow). So selection never lets a mutant survive that the
 whole list would kill. A function's signature runs at import too, but what a mutant there
 changes (a default, a keyword-only marker) is seen only by the calls: it gets the tests that ran
-the function's first statement.
+the function's first statement, then every other test, quickest first, since a call that a
+keyword-only marker refuses (a test that expects the TypeError) never enters the function.
 
 pytest-cov: https://pytest-cov.readthedocs.io/en/latest/contexts.html ; coverage.py's
 ``CoverageData.contexts_by_lineno``: https://coverage.readthedocs.io/en/latest/api_coveragedata.html
@@ -56,9 +57,19 @@ class Selection:
         self._signatures = _signature_spans(source)
 
     def tests_for(self, line: int) -> list[str] | None:
-        # A function's signature (keyword-only markers, defaults) is seen by the tests that call it.
         called = [body for first, last, body in self._signatures if first <= line <= last]
-        line = called[-1] if called else line
+        if not called:
+            return self._covering(line)
+        # A signature: the tests that ran the function first (they see a default), then the rest,
+        # which may call it in a way the original refuses and so never run its body.
+        first = self._covering(called[-1])
+        every = self._quickest(self._durations) if self._durations else None
+        if first is None or every is None:
+            return None
+        return first + [t for t in every if t not in set(first)]
+
+    def _covering(self, line: int) -> list[str] | None:
+        """The tests that ran the statement holding ``line`` (None: the whole list)."""
         holding = [s for s in self._statements if s[0] <= line <= s[1]]
         span = min(holding, key=lambda s: s[1] - s[0], default=None)
         lines = range(span[0], span[1] + 1) if span else range(line, line + 1)
