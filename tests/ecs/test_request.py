@@ -257,3 +257,17 @@ def test_a_wrong_type_is_named_by_its_wire_field(data, field, code):
     with pytest.raises(InvalidRequest) as info:
         CreateSnapshotRequest(**data)
     assert (info.value.field, info.value.code) == (field, code)
+
+
+@pytest.mark.parametrize(
+    ("given", "field"),
+    [
+        ({"tags": [{"key": 5, "value": "v"}]}, "Tag"),  # inside a tag: the error names the parameter
+        ({"bogus": 1}, "bogus"),  # not a parameter: named as given
+        ({"retention_days": "x"}, "RetentionDays"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_named_by_its_wire_parameter(given, field):
+    with pytest.raises(InvalidRequest) as caught:
+        CreateSnapshotRequest(disk_id="d-1", **given)
+    assert caught.value.field == field

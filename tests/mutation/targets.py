@@ -1127,6 +1127,25 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "the names are the dict's literal keys, interned like the literal: 'is' decides as ==",
         'if raw is None or name is "disk_id":',
     ),
+    *(
+        Equivalent(
+            "snapstack/ecs/request.py",
+            "core/ReplaceComparisonOperator_Eq_Is",
+            line,
+            "pydantic names an error's location by the model's own field names, interned identifiers "
+            "like the literal: 'is' decides as == (checked by applying the mutant)",
+        )
+        for line in (
+            'wire = _WIRE_NAMES.get(name, "Tag" if name == "tags" else name)',
+            'if name == "disk_id" and error.get("type") == "missing":',
+        )
+    ),
+    Equivalent(
+        "snapstack/ecs/request.py",
+        "core/ReplaceComparisonOperator_Gt_GtE",
+        'code = "QuotaExceed.Tags" if n > MAX_TAGS else "InvalidParameter"',
+        "the line runs only for n outside 1..MAX_TAGS: n is never MAX_TAGS there, so >= decides as >",
+    ),
     Equivalent(
         "snapstack/ecs/request.py",
         "core/ReplaceComparisonOperator_IsNot_NotEq",
