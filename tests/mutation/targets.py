@@ -668,6 +668,19 @@ EQUIVALENT: tuple[Equivalent, ...] = (
     ),
     Equivalent(
         "snapstack/handlers/planning.py",
+        "core/AddNot",
+        "if TYPE_CHECKING:",
+        "the imports it guards are for annotations only; importing them at run time changes nothing",
+    ),
+    Equivalent(
+        "snapstack/handlers/planning.py",
+        "core/NumberReplacer",
+        "PLAN_BATCH = 100",
+        "a tuning figure: how many rendered requests are handed to the executor at once within a "
+        "page; tests compare the batches with the constant, and 99 or 101 decide every disk the same",
+    ),
+    Equivalent(
+        "snapstack/handlers/planning.py",
         "core/ReplaceComparisonOperator_Eq_LtE",
         "elif len(instances) == 1 and not disks:",
         "no instance took the branch above: here there is at least one, so <= 1 decides as == 1",
