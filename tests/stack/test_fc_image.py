@@ -77,6 +77,18 @@ def test_the_function_uses_its_own_library_and_fcs_preinstalled_sdks(fc, oss_buc
 
 
 @pytest.mark.slow
+def test_path_style_oss_on_fcs_oss2_2_16_fails_the_invocation_naming_the_setting(fc, oss_bucket):
+    """FC's oss2 2.16.0 has no ``is_path_style``: asked for it, the function fails as a
+    configuration error (FC records and alerts on it), before any ECS call."""
+    fc.extra_env["SNAPSTACK_OSS_ENDPOINT"] = oss_bucket.endpoint
+    fc.extra_env["SNAPSTACK_OSS_PATH_STYLE"] = "true"
+    run = fc.invoke("deploy_hook", deliverable("oss_put_object.json", oss_bucket))
+    assert run.error is not None and "ConfigError" in run.error, run.output[-4000:]
+    assert "SNAPSTACK_OSS_PATH_STYLE: oss2 2.16.0 cannot address buckets path-style" in run.error
+    assert fc.ecs.calls("CreateSnapshot") == 0
+
+
+@pytest.mark.slow
 def test_the_redis_token_table_works_with_fcs_redis_4_4(fc):
     with RedisServer() as server:
         fc.token_table = server.url
