@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import socket
 from types import SimpleNamespace
@@ -28,6 +29,8 @@ def test_create_sends_every_parameter_and_returns_the_id(server, make_client):
     server.answers = [server.ok(SnapshotId="s-123")]
     result = make_client().create_snapshot(REQ)
     assert (result.snapshot_id, result.attempts, result.client_token) == ("s-123", 1, "tok-1")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.snapshot_id = "s-other"  # type: ignore[misc]  # what ECS answered stays as answered
     sent = server.requests[0]
     assert sent.headers["x-acs-action"] == "CreateSnapshot"
     assert sent.headers["authorization"].startswith("ACS3-HMAC-SHA256 Credential=AKIDtest,")

@@ -1176,6 +1176,34 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         "if self.instant_access is not True:",
         "instant_access is a strict bool or None: != True decides as 'is not True'",
     ),
+    *(
+        Equivalent(
+            "snapstack/ecs/client.py",
+            "core/ReplaceBinaryOperator_Mul_Div",
+            line,
+            "every call passes the parameters after the marker by keyword (and from_env's env by "
+            "position or not at all): a positional-only marker in place of the keyword-only one "
+            "accepts the same calls; no test calls them otherwise (selection runs every test for a "
+            "signature)",
+        )
+        for line in (
+            "cls, env: Mapping[str, str] | None = None, *, fallback_region: str | None = None, "
+            "**overrides: Any",
+            "*,",
+            "def call(self, operation: str, sdk_request: Any, *, pace: Callable[[], None] | None = None)"
+            " -> Any:",
+        )
+    ),
+    *(
+        Equivalent(
+            "snapstack/ecs/client.py",
+            operator,
+            "seconds = -1.0",
+            "a sentinel for text that is not a number: any value outside (0, 3600] (-0.0, -2.0, "
+            "not 1.0 = False) takes the same refusal on the next line",
+        )
+        for operator in ("core/NumberReplacer", "core/ReplaceUnaryOperator_USub_Not")
+    ),
     Equivalent(
         "snapstack/ecs/errors.py",
         "core/ReplaceComparisonOperator_Eq_LtE",
