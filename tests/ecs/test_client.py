@@ -296,3 +296,17 @@ def test_pace_runs_before_every_attempt_retries_included(server, make_client):
     paced = []
     make_client().create_snapshot(REQ, pace=lambda: paced.append(len(server.requests)))
     assert paced == [0, 1, 2]  # one token before each of the three requests
+
+
+@pytest.mark.parametrize("message", [None, 5])
+def test_an_error_body_without_a_text_message_keeps_the_sdks_own_text(server, make_client, message):
+    """No usable "Message" in the body: the error still carries its code and the SDK's text,
+    which names the request id to quote to support."""
+    body = {"RequestId": "req-x", "Code": "InvalidParameter"} | (
+        {} if message is None else {"Message": message}
+    )
+    server.answers = [Answer(400, body)]
+    with pytest.raises(EcsApiError) as caught:
+        make_client().create_snapshot(REQ)
+    assert caught.value.code == "InvalidParameter"
+    assert "req-x" in caught.value.message and caught.value.message != str(message)
