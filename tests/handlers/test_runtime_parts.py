@@ -318,38 +318,44 @@ def test_the_metrics_count_each_outcome_and_in_progress_disks_as_deduplicated(mo
     assert counts == {"SnapshotsDeduplicated": 3.0, "SnapshotsSkipped": 3.0, "SnapshotsCreated": 0.0}
 
 
-@pytest.mark.parametrize(
-    ("setting", "deliveries"),
-    [(None, 4), ("", 4), ("1", 1), ("2", 2), ("12", 12), ("0", None), ("-1", None), ("x", None)],
-)
-def test_max_deliveries_is_a_whole_number_of_at_least_one(setting, deliveries):
-    env = {} if setting is None else {"SNAPSTACK_MAX_DELIVERIES": setting}
-    if deliveries is None:
-        with pytest.raises(ConfigError) as caught:
-            runtime.max_deliveries(env)
-        assert (caught.value.field, caught.value.rule) == (
-            "SNAPSTACK_MAX_DELIVERIES",
-            f"must be a whole number >= 1 (got {setting!r})",
-        )
-    else:
-        assert runtime.max_deliveries(env) == deliveries
+WHOLE_NUMBERS = [
+    (runtime.max_deliveries, "SNAPSTACK_MAX_DELIVERIES", ">= 1", setting, value)
+    for setting, value in [
+        (None, 4),
+        ("", 4),
+        ("1", 1),
+        ("2", 2),
+        ("12", 12),
+        ("0", None),
+        ("-1", None),
+        ("x", None),
+    ]
+] + [
+    (runtime.summary_disks, "SNAPSTACK_SUMMARY_DISKS", ">= 0", setting, value)
+    for setting, value in [
+        (None, 1000),
+        ("", 1000),
+        ("0", 0),
+        ("1", 1),
+        ("250", 250),
+        ("-1", None),
+        ("1.5", None),
+    ]
+]
 
 
-@pytest.mark.parametrize(
-    ("setting", "disks"),
-    [(None, 1000), ("", 1000), ("0", 0), ("1", 1), ("250", 250), ("-1", None), ("1.5", None)],
-)
-def test_summary_disks_is_a_whole_number(setting, disks):
-    env = {} if setting is None else {"SNAPSTACK_SUMMARY_DISKS": setting}
-    if disks is None:
+@pytest.mark.parametrize(("read", "name", "bound", "setting", "value"), WHOLE_NUMBERS)
+def test_the_whole_number_settings_take_their_default_or_name_the_rule(read, name, bound, setting, value):
+    env = {} if setting is None else {name: setting}
+    if value is None:
         with pytest.raises(ConfigError) as caught:
-            runtime.summary_disks(env)
+            read(env)
         assert (caught.value.field, caught.value.rule) == (
-            "SNAPSTACK_SUMMARY_DISKS",
-            f"must be a whole number >= 0 (got {setting!r})",
+            name,
+            f"must be a whole number {bound} (got {setting!r})",
         )
     else:
-        assert runtime.summary_disks(env) == disks
+        assert read(env) == value
 
 
 def test_a_token_table_opened_with_no_credentials_anywhere_keeps_its_own(monkeypatch, tmp_path):
