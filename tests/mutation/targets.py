@@ -140,7 +140,13 @@ MODULES: dict[str, tuple[str, ...]] = {
         _CONTRACT,
         "-ktablestore",
     ),
-    "snapstack/targets.py": ("tests/test_targets.py",),
+    # its unit tests, then the ones that page DescribeDisks / DescribeInstances against the emulator
+    "snapstack/targets.py": (
+        "tests/test_targets.py",
+        "tests/scale/test_selectors.py",
+        "tests/handlers/test_planning_parts.py",
+        "tests/scale/test_streaming.py",
+    ),
     "snapstack/execute.py": _HANDLERS,
     "snapstack/handlers/planning.py": _HANDLERS,
     "snapstack/handlers/cooldown.py": (
