@@ -66,7 +66,8 @@ class Selection:
         every = self._quickest(self._durations) if self._durations else None
         if first is None or every is None:
             return None
-        return first + [t for t in every if t not in set(first)]
+        seen = set(first)
+        return first + [t for t in every if t not in seen]
 
     def _covering(self, line: int) -> list[str] | None:
         """The tests that ran the statement holding ``line`` (None: the whole list)."""

@@ -282,6 +282,7 @@ class Executor:
         self.stream(batches, concurrency, keep)
         return [results[n] if n in results else self.run_one(i) for n, i in enumerate(given)]
 
+    @tuned_collector()
     def stream(
         self, batches: Iterable[Batch], concurrency: int, sink: Sink, *, listed: Batch | None = None
     ) -> None:
@@ -298,34 +299,33 @@ class Executor:
         listed goes unreported; the stop only keeps further pages from being listed.
         """
         workers = max(1, concurrency)
-        with tuned_collector():
-            if workers == 1:
-                for batch in self._until_halted(batches, listed):
-                    for intent in self._open(batch, sink):
-                        sink(self.run_one(intent), intent)
-                return
-            room = threading.Semaphore(workers + QUEUE_DEPTH)
-            broken: list[BaseException] = []
-
-            def finish(intent: Intent) -> None:
-                try:
+        if workers == 1:
+            for batch in self._until_halted(batches, listed):
+                for intent in self._open(batch, sink):
                     sink(self.run_one(intent), intent)
-                except BaseException as exc:  # a defect: re-raised on the calling thread below
-                    broken.append(exc)
-                finally:
-                    room.release()
+            return
+        room = threading.Semaphore(workers + QUEUE_DEPTH)
+        broken: list[BaseException] = []
 
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snapstack") as pool:
-                for batch in self._until_halted(batches, listed):
-                    for intent in self._open(batch, sink):
-                        room.acquire()
-                        if broken:
-                            break
-                        pool.submit(finish, intent)
+        def finish(intent: Intent) -> None:
+            try:
+                sink(self.run_one(intent), intent)
+            except BaseException as exc:  # a defect: re-raised on the calling thread below
+                broken.append(exc)
+            finally:
+                room.release()
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snapstack") as pool:
+            for batch in self._until_halted(batches, listed):
+                for intent in self._open(batch, sink):
+                    room.acquire()
                     if broken:
                         break
-            if broken:
-                raise broken[0]
+                    pool.submit(finish, intent)
+                if broken:
+                    break
+        if broken:
+            raise broken[0]
 
     def run_one(self, intent: Intent) -> DiskResult:
         """The whole protocol for one intent (claim, look up, send, record) and its log line."""

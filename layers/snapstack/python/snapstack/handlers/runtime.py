@@ -83,8 +83,8 @@ def current_invocation() -> Invocation | None:
 
 @contextmanager
 def _invocation_scope() -> Iterator[None]:
-    """Whatever ``prepare`` sets as the current invocation is undone when the block ends, so a
-    later plan in this thread (another handler run by the local tools, a test) never derives its
+    """Whatever ``prepare`` sets as the current invocation is undone when the decorated call
+    ends, so a later plan in this thread (another handler run by the local tools, a test) never derives its
     slot tokens from a finished invocation's FC service and function names."""
     token = _current.set(None)
     try:
@@ -225,15 +225,13 @@ def table_for(url: str) -> TokenTable:
 Planner = Callable[[Any, Runtime], Plan]
 
 
+@_invocation_scope()
 def prepare(
     event: Any, context: Any, *, trigger: str, function_dir: Path | None, planner: Planner
 ) -> tuple[Runtime, Plan | dict[str, Any]]:
     """Decode, validate and plan: the plan, its streamed pages listed into its lists, or the
     bad-input summary. No CreateSnapshot call (``snapstack plan``)."""
-    with _invocation_scope():
-        return _prepare(
-            event, context, trigger=trigger, function_dir=function_dir, planner=planner, stream=False
-        )
+    return _prepare(event, context, trigger=trigger, function_dir=function_dir, planner=planner, stream=False)
 
 
 def _prepare(
@@ -272,18 +270,12 @@ def _prepare(
         raise
 
 
+@_invocation_scope()
 def invoke(
     event: Any, context: Any, *, trigger: str, function_dir: Path | None, planner: Planner
 ) -> dict[str, Any]:
-    """Run one invocation of a handler; see the module docstring."""
-    with _invocation_scope():
-        return _invoke(event, context, trigger=trigger, function_dir=function_dir, planner=planner)
-
-
-def _invoke(
-    event: Any, context: Any, *, trigger: str, function_dir: Path | None, planner: Planner
-) -> dict[str, Any]:
-    """``invoke`` inside its invocation scope (the streamed plan reads the current invocation)."""
+    """Run one invocation of a handler; see the module docstring. The invocation stays current
+    while its streamed plan is listed, and is cleared when it ends."""
     runtime, plan = _prepare(
         event, context, trigger=trigger, function_dir=function_dir, planner=planner, stream=True
     )
